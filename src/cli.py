@@ -1,0 +1,104 @@
+"""The ``customs-risk`` command line. Heavy imports stay inside the commands so --help is fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="customs-risk",
+    help="Customs risk management: generate, validate, featurise, train, decide and serve.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+import_app = typer.Typer(
+    help="Bring a real data set into the canonical contracts.", no_args_is_help=True
+)
+app.add_typer(import_app, name="import")
+
+
+@app.command()
+def generate(
+    declarations: Annotated[int, typer.Option(help="Declaration items (rows).")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 7,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("data/raw/world"),
+    params: Annotated[Path | None, typer.Option(help="params.yaml with a world: section.")] = None,
+) -> None:
+    """Generate a synthetic customs world: declarations, outcomes and truth parquet files."""
+    from customs_risk.data.generator import run_generate_command
+
+    raise typer.Exit(run_generate_command(declarations, seed, out, params))
+
+
+@app.command()
+def validate(
+    data_dir: Annotated[
+        Path, typer.Argument(help="Dataset folder: declarations.parquet [+ outcomes.parquet].")
+    ],
+) -> None:
+    """Check a dataset folder against the contracts; quarantine rejected rows (exit 1 if any)."""
+    from customs_risk.data.validation import run_validation_command
+
+    raise typer.Exit(run_validation_command(data_dir))
+
+
+@import_app.command("kcs")
+def import_kcs(
+    files: Annotated[list[Path], typer.Argument(help="KCS CSV files (English columns).")],
+    out: Annotated[Path, typer.Option(help="Output dataset folder.")] = Path("data/raw/kcs"),
+    result_lag_days: Annotated[int, typer.Option(help="Days from declaration to result.")] = 0,
+) -> None:
+    """Import the public KCS customs data set into declarations/outcomes parquet files."""
+    from customs_risk.data.kcs import run_import_kcs_command
+
+    raise typer.Exit(run_import_kcs_command(files, out, result_lag_days))
+
+
+@app.command()
+def decide(
+    data_dir: Annotated[Path, typer.Argument(help="Folder with declarations.parquet.")],
+    out: Annotated[Path, typer.Option(help="Decisions parquet.")] = Path("decisions.parquet"),
+    profiles: Annotated[Path | None, typer.Option(help="Profile YAML or folder.")] = None,
+    policy: Annotated[Path | None, typer.Option(help="Channel policy YAML.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model URI (else fail-safe).")] = None,
+    thresholds: Annotated[Path | None, typer.Option(help="Thresholds JSON.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random control draw.")] = 0,
+    as_of: Annotated[str | None, typer.Option(help="Decision date for profiles.")] = None,
+) -> None:
+    """Decide red / orange / green for every declaration item (profiles, random, model)."""
+    from customs_risk.selection.command import run_decide_command
+
+    code = run_decide_command(data_dir, out, profiles, policy, model, thresholds, seed, as_of)
+    raise typer.Exit(code)
+
+
+@app.command()
+def features(
+    data_dir: Annotated[Path, typer.Argument(help="Folder with declarations/outcomes parquet.")],
+    out: Annotated[Path, typer.Option(help="Parquet file for the training matrix.")] = Path(
+        "data/processed/features.parquet"
+    ),
+    state: Annotated[Path | None, typer.Option(help="Also save the feature state here.")] = None,
+) -> None:
+    """Write the point-in-time training feature matrix (keys + features) of a dataset folder."""
+    from customs_risk.features.commands import run_features_command
+
+    raise typer.Exit(run_features_command(data_dir, out, state))
+
+
+@app.command()
+def trader(
+    importer_id: Annotated[str, typer.Argument(help="Importer to enquire about.")],
+    data: Annotated[Path, typer.Option(help="Dataset folder.")] = Path("data/raw/world"),
+    as_of: Annotated[str | None, typer.Option(help="Enquiry date (default: after data).")] = None,
+) -> None:
+    """Trader enquiry: volume, inspections, findings, revenue, compliance grade and why."""
+    from customs_risk.features.enquiry import run_trader_command
+
+    raise typer.Exit(run_trader_command(importer_id, data, as_of))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,231 @@
+"""Synthetic customs world: declarations, inspection outcomes and the ground truth behind them.
+
+``generate_world`` runs the stages in ``customs_risk.data.world`` (catalogue, traders, shipments,
+offence plan, legacy policy draws, the time loop, frames); every stage has its own random stream
+spawned from the seed, so the same seed always gives identical frames. docs/world.md describes
+the world, its parameters and the files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from customs_risk.data.contracts import DECLARATIONS_FILE, OUTCOMES_FILE, TRUTH_FILE
+from customs_risk.data.world.catalogue import (
+    build_catalogue,
+    build_countries,
+    build_price_matrix,
+)
+from customs_risk.data.world.frames import build_frames
+from customs_risk.data.world.inspection import draw_legacy
+from customs_risk.data.world.offences import plan_offences
+from customs_risk.data.world.shipments import build_shipments
+from customs_risk.data.world.simulate import simulate
+from customs_risk.data.world.traders import build_traders
+from customs_risk.data.world_config import WorldConfig
+
+_STREAMS = ("catalogue", "countries", "traders", "shipments", "offences", "legacy", "simulate")
+# share of the progress bar per stage
+_STAGES = {
+    "catalogue": 2,
+    "traders": 3,
+    "shipments": 15,
+    "offences": 15,
+    "legacy": 5,
+    "simulate": 30,
+    "frames": 30,
+}
+
+
+@dataclass(frozen=True)
+class World:
+    """The three frames of a synthetic world (truth is for evaluation only)."""
+
+    declarations: pd.DataFrame
+    outcomes: pd.DataFrame
+    truth: pd.DataFrame
+
+
+class _Stages:
+    """A rich progress bar over the generator's stages (or nothing)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress = None
+        self._done = 0.0
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description:<22}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                transient=False,
+            )
+            self._task = self._progress.add_task("world", total=sum(_STAGES.values()))
+
+    def __enter__(self) -> _Stages:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        if self._progress is not None:
+            self._progress.update(self._task, description=name, completed=self._done)
+        yield
+        self._done += _STAGES[name]
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self._done)
+
+    def partial(self, name: str, fraction: float) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self._done + fraction * _STAGES[name])
+
+
+def generate_world(
+    config: WorldConfig, n_declarations: int, seed: int, progress: bool = False
+) -> World:
+    """Generate a world of ``n_declarations`` declaration items (rows) from ``seed``."""
+    if n_declarations < 1:
+        raise ValueError(f"n_declarations must be >= 1, got {n_declarations}")
+    streams = dict(zip(_STREAMS, np.random.SeedSequence(seed).spawn(len(_STREAMS)), strict=True))
+    rng = {name: np.random.default_rng(s) for name, s in streams.items()}
+    with _Stages(progress) as stages:
+        with stages.stage("catalogue"):
+            catalogue = build_catalogue(config.catalogue, rng["catalogue"])
+            countries = build_countries(
+                config.countries,
+                config.regime,
+                config.catalogue.origin_price_sigma,
+                rng["countries"],
+            )
+            prices = build_price_matrix(
+                catalogue, countries, config.catalogue.pair_price_sigma, rng["countries"]
+            )
+        with stages.stage("traders"):
+            traders = build_traders(
+                config.traders,
+                catalogue,
+                countries,
+                n_declarations,
+                config.time.n_days,
+                rng["traders"],
+            )
+        with stages.stage("shipments"):
+            ship = build_shipments(
+                config, catalogue, countries, traders, prices, n_declarations, rng["shipments"]
+            )
+        with stages.stage("offences"):
+            plan = plan_offences(config, catalogue, countries, traders, ship, rng["offences"])
+        with stages.stage("legacy"):
+            draws = draw_legacy(
+                config.legacy,
+                ship.n_declarations,
+                len(ship.decl),
+                len(traders.office_weight),
+                rng["legacy"],
+            )
+        with stages.stage("simulate"):
+            sim = simulate(
+                config,
+                catalogue,
+                countries,
+                traders,
+                ship,
+                plan,
+                draws,
+                rng["simulate"],
+                on_chunk=lambda f: stages.partial("simulate", f),
+            )
+        with stages.stage("frames"):
+            declarations, outcomes, truth = build_frames(
+                config, catalogue, countries, traders, ship, plan, sim
+            )
+    return World(declarations=declarations, outcomes=outcomes, truth=truth)
+
+
+def write_world(world: World, out_dir: Path) -> None:
+    """Write declarations.parquet, outcomes.parquet and truth.parquet into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for frame, name in (
+        (world.declarations, DECLARATIONS_FILE),
+        (world.outcomes, OUTCOMES_FILE),
+        (world.truth, TRUTH_FILE),
+    ):
+        frame.to_parquet(out_dir / name, index=False, compression="zstd")
+
+
+def summarize_world(world: World) -> dict[str, float]:
+    """Headline figures: rows, offence and inspection rates, hit rates by legacy channel."""
+    truth = world.truth
+    inspected = truth["inspected"].to_numpy()
+    detected = truth["detected"].to_numpy()
+    summary: dict[str, float] = {
+        "rows": float(len(truth)),
+        "declarations": float(truth["declaration_id"].nunique()),
+        "importers": float(truth["importer_id"].nunique()),
+        "offence_rate": float(truth["is_offence"].mean()),
+        "inspection_rate": float(inspected.mean()),
+        "hit_rate": float(detected[inspected].mean()) if inspected.any() else float("nan"),
+        "revenue_share_recovered": float(
+            truth["true_revenue"].to_numpy()[detected].sum()
+            / max(truth["true_revenue"].sum(), 1e-9)
+        ),
+    }
+    channel = truth["legacy_channel"].to_numpy()
+    for name in ("red", "orange", "green"):
+        mask = inspected & (channel == name)
+        summary[f"inspected_{name}"] = float(mask.mean())
+        summary[f"hit_rate_{name}"] = float(detected[mask].mean()) if mask.any() else float("nan")
+    return summary
+
+
+def run_generate_command(
+    n_declarations: int, seed: int, out_dir: Path, params_path: Path | None
+) -> int:
+    """The ``customs-risk generate`` command: generate, write, print a summary; exit code."""
+    import time
+
+    from customs_risk.data.world_config import load_world_config
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if params_path is None and Path("params.yaml").exists():
+        params_path = Path("params.yaml")
+    config = load_world_config(params_path)
+    started = time.perf_counter()
+    world = generate_world(config, n_declarations, seed, progress=True)
+    with console.status("writing parquet files"):
+        write_world(world, out_dir)
+    elapsed = time.perf_counter() - started
+    s = summarize_world(world)
+    table = Table(title=f"synthetic world -> {out_dir}  (seed {seed}, {elapsed:.1f} s)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("rows (declaration items)", f"{int(s['rows']):,}")
+    table.add_row("declarations", f"{int(s['declarations']):,}")
+    table.add_row("importers", f"{int(s['importers']):,}")
+    table.add_row("offence rate", f"{s['offence_rate']:.2%}")
+    table.add_row("inspection rate", f"{s['inspection_rate']:.2%}")
+    table.add_row("hit rate of inspections", f"{s['hit_rate']:.2%}")
+    for channel in ("red", "orange", "green"):
+        table.add_row(
+            f"  {channel}: inspected / hit rate",
+            f"{s[f'inspected_{channel}']:.2%} / {s[f'hit_rate_{channel}']:.2%}",
+        )
+    table.add_row("revenue share recovered", f"{s['revenue_share_recovered']:.2%}")
+    table.add_row("params", str(params_path) if params_path else "defaults")
+    console.print(table)
+    return 0

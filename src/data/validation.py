@@ -1,0 +1,300 @@
+"""Validate a dataset folder against the contracts; report every violation and quarantine bad rows.
+
+Each violation names the file, the column, the row (0-based position in the file) and the reason.
+Rejected rows are written to ``DIR/quarantine.parquet`` (source file, row, key, reason and the
+original record as JSON); the input files are never modified.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.errors as pa_errors
+
+from customs_risk.data.contracts import (
+    DECLARATION_COLUMNS,
+    DECLARATIONS_FILE,
+    KEY,
+    OPTIONAL_DECLARATION_COLUMNS,
+    OUTCOME_COLUMNS,
+    OUTCOMES_FILE,
+    QUARANTINE_FILE,
+    DeclarationSchema,
+    OutcomeSchema,
+)
+
+VIOLATION_COLUMNS = ["file", "column", "row", "declaration_id", "item_no", "reason", "value"]
+
+
+@dataclass
+class ValidationReport:
+    """All violations found in a dataset folder and the rows they reject."""
+
+    violations: pd.DataFrame
+    n_rows: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return self.violations.empty
+
+    def rejected_rows(self, file: str) -> np.ndarray:
+        """Positions of the rejected rows of one file."""
+        rows = self.violations.loc[self.violations["file"] == file, "row"]
+        return np.unique(rows.to_numpy(dtype=np.int64))
+
+
+class _Collector:
+    """Accumulates violations as column-wise arrays (fast for millions of rows)."""
+
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, file: str, column: str, rows, frame: pd.DataFrame, reason: str, values=None):
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return
+        key_id = frame["declaration_id"] if "declaration_id" in frame else None
+        key_item = frame["item_no"] if "item_no" in frame else None
+        if values is None:
+            values = frame[column].iloc[rows] if column in frame else [None] * rows.size
+        self.parts.append(
+            pd.DataFrame(
+                {
+                    "file": file,
+                    "column": column,
+                    "row": rows,
+                    "declaration_id": (
+                        key_id.iloc[rows].astype("str").to_numpy() if key_id is not None else None
+                    ),
+                    "item_no": key_item.iloc[rows].astype("str").to_numpy()
+                    if key_item is not None
+                    else None,
+                    "reason": reason,
+                    "value": pd.Series(np.asarray(values, dtype=object)).astype("str").to_numpy(),
+                }
+            )
+        )
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame({c: pd.Series(dtype="str") for c in VIOLATION_COLUMNS}).astype(
+                {"row": "int64"}
+            )
+        return pd.concat(self.parts, ignore_index=True).sort_values(["file", "row"], kind="stable")
+
+
+def _coerce(frame: pd.DataFrame, types: dict[str, str], file: str, out: _Collector) -> pd.DataFrame:
+    """Coerce each contract column to its type; values that cannot be coerced are violations."""
+    frame = frame.copy()
+    for column, kind in types.items():
+        if column not in frame:
+            continue
+        raw = frame[column]
+        present = raw.notna().to_numpy()
+        if kind == "str":
+            frame[column] = raw.astype("str").where(raw.notna(), None).astype("str")
+            frame.loc[~present, column] = None
+            continue
+        if kind in ("int", "float"):
+            coerced = pd.to_numeric(raw, errors="coerce")
+            bad = present & coerced.isna().to_numpy()
+            if kind == "int":
+                frac = coerced.notna().to_numpy() & (coerced.fillna(0) % 1 != 0).to_numpy()
+                bad |= frac
+                out.add(file, column, np.flatnonzero(bad), frame, f"not an integer ({raw.dtype})")
+                frame[column] = coerced.where(~bad).fillna(0).astype("int64")
+                missing = ~present
+                out.add(file, column, np.flatnonzero(missing), frame, "missing value")
+            else:
+                out.add(file, column, np.flatnonzero(bad), frame, f"not a number ({raw.dtype})")
+                frame[column] = coerced.astype("float64")
+        elif kind == "timestamp":
+            coerced = pd.to_datetime(raw, errors="coerce")
+            bad = present & coerced.isna().to_numpy()
+            out.add(file, column, np.flatnonzero(bad), frame, f"not a timestamp ({raw.dtype})")
+            frame[column] = coerced
+        elif kind == "bool":
+            if pd.api.types.is_bool_dtype(raw):
+                continue
+            mapped = raw.map({True: True, False: False, 1: True, 0: False, "true": True,
+                              "false": False, "True": True, "False": False})
+            bad = mapped.isna().to_numpy()
+            out.add(file, column, np.flatnonzero(bad), frame, f"not a boolean ({raw.dtype})")
+            frame[column] = mapped.fillna(False).astype(bool)
+    return frame
+
+
+def _check_schema(frame: pd.DataFrame, schema, file: str, out: _Collector, skip: set[int]) -> None:
+    """Run a pandera model lazily and turn its failure cases into row-level violations."""
+    try:
+        schema.validate(frame, lazy=True)
+    except pa_errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+            rows = group["index"].dropna().astype("int64").to_numpy()
+            rows = rows[~np.isin(rows, list(skip))] if skip else rows
+            reason = "missing value" if str(check) == "not_nullable" else f"fails check {check}"
+            if rows.size:
+                out.add(file, str(column), rows, frame, reason)
+
+
+def _check_missing_columns(
+    frame: pd.DataFrame, types: dict[str, str], optional: frozenset[str], file: str, out: _Collector
+) -> list[str]:
+    missing = [c for c in types if c not in frame.columns and c not in optional]
+    for column in missing:
+        rows = np.arange(len(frame))
+        out.add(file, column, rows, frame, "required column is missing", [None] * len(frame))
+    return missing
+
+
+def _duplicate_rows(frame: pd.DataFrame, file: str, out: _Collector) -> None:
+    if not set(KEY) <= set(frame.columns):
+        return
+    dup = frame.duplicated(KEY, keep="first").to_numpy()
+    out.add(file, "declaration_id", np.flatnonzero(dup), frame,
+            "duplicate key (declaration_id, item_no)")
+
+
+def validate_frames(
+    declarations: pd.DataFrame, outcomes: pd.DataFrame | None = None
+) -> tuple[ValidationReport, pd.DataFrame, pd.DataFrame | None]:
+    """Validate declarations (and outcomes); return the report and the coerced frames."""
+    out = _Collector()
+    declarations = declarations.reset_index(drop=True)
+    missing = _check_missing_columns(
+        declarations, DECLARATION_COLUMNS, OPTIONAL_DECLARATION_COLUMNS, DECLARATIONS_FILE, out
+    )
+    decl = _coerce(declarations, DECLARATION_COLUMNS, DECLARATIONS_FILE, out)
+    if not missing:
+        _check_schema(decl, DeclarationSchema, DECLARATIONS_FILE, out, set())
+    _duplicate_rows(decl, DECLARATIONS_FILE, out)
+    n_rows = {DECLARATIONS_FILE: len(decl)}
+    outc = None
+    if outcomes is not None:
+        outcomes = outcomes.reset_index(drop=True)
+        missing_o = _check_missing_columns(
+            outcomes, OUTCOME_COLUMNS, frozenset({"recovered_revenue"}), OUTCOMES_FILE, out
+        )
+        outc = _coerce(outcomes, OUTCOME_COLUMNS, OUTCOMES_FILE, out)
+        if not missing_o:
+            _check_schema(outc, OutcomeSchema, OUTCOMES_FILE, out, set())
+        _duplicate_rows(outc, OUTCOMES_FILE, out)
+        n_rows[OUTCOMES_FILE] = len(outc)
+        if not missing and not missing_o:
+            _check_outcome_links(decl, outc, out)
+    return ValidationReport(out.frame(), n_rows), decl, outc
+
+
+def _check_outcome_links(decl: pd.DataFrame, outc: pd.DataFrame, out: _Collector) -> None:
+    """Outcomes must belong to a known declaration and come after it."""
+    keys = decl[KEY + ["declared_at"]].drop_duplicates(KEY)
+    merged = outc[KEY + ["result_at"]].merge(keys, on=KEY, how="left", validate="many_to_one")
+    unknown = merged["declared_at"].isna().to_numpy()
+    out.add(OUTCOMES_FILE, "declaration_id", np.flatnonzero(unknown), outc,
+            "outcome for an unknown declaration")
+    early = (~unknown) & (merged["result_at"] < merged["declared_at"]).to_numpy()
+    out.add(OUTCOMES_FILE, "result_at", np.flatnonzero(early), outc,
+            "result_at before the declaration's declared_at")
+
+
+def _quarantine_frame(
+    report: ValidationReport, frames: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
+    parts = []
+    v = report.violations
+    for file, frame in frames.items():
+        fv = v[v["file"] == file]
+        if fv.empty:
+            continue
+        reasons = fv.assign(text=fv["column"] + ": " + fv["reason"]).groupby("row")["text"].agg(
+            "; ".join
+        )
+        rows = reasons.index.to_numpy(dtype=np.int64)
+        records = frame.iloc[rows].astype("str").to_dict(orient="records")
+        parts.append(
+            pd.DataFrame(
+                {
+                    "source_file": file,
+                    "row": rows,
+                    "declaration_id": frame["declaration_id"].iloc[rows].astype("str").to_numpy()
+                    if "declaration_id" in frame
+                    else None,
+                    "reason": reasons.to_numpy(),
+                    "record": [json.dumps(r, default=str) for r in records],
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def validate_dataset(data_dir: Path) -> ValidationReport:
+    """Validate ``data_dir``; write ``quarantine.parquet`` when rows are rejected (else remove it)."""
+    data_dir = Path(data_dir)
+    decl_path = data_dir / DECLARATIONS_FILE
+    if not decl_path.exists():
+        raise FileNotFoundError(f"{decl_path} not found: a dataset folder needs {DECLARATIONS_FILE}")
+    raw = {DECLARATIONS_FILE: pd.read_parquet(decl_path)}
+    outcomes_path = data_dir / OUTCOMES_FILE
+    if outcomes_path.exists():
+        raw[OUTCOMES_FILE] = pd.read_parquet(outcomes_path)
+    report, _, _ = validate_frames(raw[DECLARATIONS_FILE], raw.get(OUTCOMES_FILE))
+    quarantine_path = data_dir / QUARANTINE_FILE
+    if report.ok:
+        quarantine_path.unlink(missing_ok=True)
+    else:
+        _quarantine_frame(report, raw).to_parquet(quarantine_path, index=False)
+    return report
+
+
+def load_valid_dataset(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a dataset folder, coerce it to the contracts and drop the rows validation rejects."""
+    data_dir = Path(data_dir)
+    decl = pd.read_parquet(data_dir / DECLARATIONS_FILE)
+    outcomes_path = data_dir / OUTCOMES_FILE
+    outc = pd.read_parquet(outcomes_path) if outcomes_path.exists() else None
+    report, decl, outc = validate_frames(decl, outc)
+    decl = decl.drop(index=report.rejected_rows(DECLARATIONS_FILE))
+    if outc is None:
+        outc = pd.DataFrame({c: pd.Series(dtype="object") for c in OUTCOME_COLUMNS})
+    else:
+        outc = outc.drop(index=report.rejected_rows(OUTCOMES_FILE))
+    return decl.reset_index(drop=True), outc.reset_index(drop=True)
+
+
+def run_validation_command(data_dir: Path, show: int = 30) -> int:
+    """CLI body of ``customs-risk validate``: print the report, return the exit code."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    try:
+        report = validate_dataset(data_dir)
+    except FileNotFoundError as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+    sizes = ", ".join(f"{f}: {n:,} rows" for f, n in report.n_rows.items())
+    if report.ok:
+        console.print(f"[green]valid[/green] {data_dir} ({sizes})")
+        return 0
+    v = report.violations
+    table = Table(title=f"{len(v):,} violations in {data_dir} ({sizes})")
+    for column in ["file", "row", "column", "reason", "value"]:
+        table.add_column(column)
+    for record in v.head(show).itertuples(index=False):
+        table.add_row(record.file, str(record.row), record.column, record.reason, str(record.value))
+    console.print(table)
+    if len(v) > show:
+        console.print(f"... {len(v) - show:,} more")
+    summary = v.groupby(["file", "column", "reason"]).size().rename("rows").reset_index()
+    for r in summary.itertuples(index=False):
+        console.print(f"  {r.file} {r.column}: {r.reason} ({r.rows:,} rows)")
+    n_rejected = sum(report.rejected_rows(f).size for f in report.n_rows)
+    console.print(
+        f"[red]{n_rejected:,} rows rejected[/red], written to {Path(data_dir) / QUARANTINE_FILE}"
+    )
+    return 1

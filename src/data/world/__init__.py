@@ -1,0 +1,1 @@
+"""Stages of the synthetic customs world (see customs_risk.data.generator)."""

@@ -1,0 +1,53 @@
+"""customs_risk.selection: risk profiles, channel policy, thresholds, random control, decisions.
+
+See docs/selection.md. The public API is re-exported here.
+"""
+
+from customs_risk.selection.decide import (
+    DECISION_COLUMNS,
+    Scorer,
+    decide,
+    decide_with_scorer,
+    score_or_none,
+)
+from customs_risk.selection.policy import ChannelPolicy, Shares, SharesOverride
+from customs_risk.selection.profiles import (
+    Criterion,
+    ProfileError,
+    ProfileHits,
+    ProfileSet,
+    ProfileStatus,
+    RiskProfile,
+    evaluate_profiles,
+    load_profiles,
+    parse_profile,
+)
+from customs_risk.selection.random_control import control_draw, control_draws
+from customs_risk.selection.reasons import build_reasons
+from customs_risk.selection.thresholds import OfficeThresholds, Thresholds, calibrate_thresholds
+
+__all__ = [
+    "DECISION_COLUMNS",
+    "ChannelPolicy",
+    "Criterion",
+    "OfficeThresholds",
+    "ProfileError",
+    "ProfileHits",
+    "ProfileSet",
+    "ProfileStatus",
+    "RiskProfile",
+    "Scorer",
+    "Shares",
+    "SharesOverride",
+    "Thresholds",
+    "build_reasons",
+    "calibrate_thresholds",
+    "control_draw",
+    "control_draws",
+    "decide",
+    "decide_with_scorer",
+    "evaluate_profiles",
+    "load_profiles",
+    "parse_profile",
+    "score_or_none",
+]

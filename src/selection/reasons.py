@@ -1,0 +1,244 @@
+"""Top model reasons in words an officer understands, from per-row feature contributions.
+
+``templates`` maps a feature name to either a ``str.format`` template or a callable taking the row
+context and returning text. The row context holds every column of ``values`` for that row,
+plus ``feature``, ``value`` (the feature's own value), ``contribution``, and helpers for ratios:
+``value_pct`` (value * 100), ``value_below_pct`` ((1 - value) * 100), ``value_above_pct``
+((value - 1) * 100). Example::
+
+    {"unit_value_ratio": "declared unit value {value_below_pct:.0f}% below the reference "
+                         "for HS {hs6} from {origin_country}",
+     "importer_offence_rate": "importer offence rate {value_pct:.0f}% over "
+                              "{importer_inspections:.0f} inspections"}
+
+A feature without a template, or whose template fails on a row, reads "<feature in words>: value".
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ReasonTemplate = str | Callable[[Mapping[str, Any]], str]
+
+
+def humanise(feature: str) -> str:
+    """``importer_offence_rate`` -> ``importer offence rate``."""
+    return feature.replace("__", " ").replace("_", " ").strip()
+
+
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        if not np.isfinite(value):
+            return "missing"
+        return f"{value:.3g}"
+    return str(value)
+
+
+class _Columns:
+    """Python-object column lists of ``values``, converted on first use."""
+
+    def __init__(self, values: pd.DataFrame) -> None:
+        self._values = values
+        self._lists: dict[str, list[Any]] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values.columns
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(str(c) for c in self._values.columns)
+
+    def __getitem__(self, name: str) -> list[Any]:
+        if name not in self._lists:
+            self._lists[name] = self._values[name].tolist()
+        return self._lists[name]
+
+
+class _Row(Mapping[str, Any]):
+    """Lazy view of one row of column lists plus the feature context."""
+
+    def __init__(self, columns: _Columns, i: int, extra: dict[str, Any]) -> None:
+        self._columns, self._i, self._extra = columns, i, extra
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._extra:
+            return self._extra[key]
+        return self._columns[key][self._i]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._extra) + list(self._columns))
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+def _helpers(value: Any) -> dict[str, float] | None:
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        v = float(value)
+        return {
+            "value_pct": v * 100,
+            "value_below_pct": (1 - v) * 100,
+            "value_above_pct": (v - 1) * 100,
+        }
+    return None
+
+
+def _context(feature: str, value: Any, contribution: float) -> dict[str, Any]:
+    extra: dict[str, Any] = {"feature": feature, "value": value, "contribution": contribution}
+    extra.update(_helpers(value) or {})
+    return extra
+
+
+def _fallback(feature: str, value: Any) -> str:
+    return f"{humanise(feature)}: {_fmt_value(value)}"
+
+
+def render_reason(template: ReasonTemplate | None, row: Mapping[str, Any]) -> str:
+    """Text of one reason; falls back to '<feature in words>: value' when the template fails."""
+    if template is not None:
+        try:
+            text = template(row) if callable(template) else template.format_map(row)
+            if text:
+                return str(text)
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+            pass
+    return _fallback(row["feature"], row["value"])
+
+
+_CONVERSIONS: dict[str | None, Callable[[Any], Any]] = {
+    None: lambda v: v,
+    "s": str,
+    "r": repr,
+    "a": ascii,
+}
+
+
+def _render_group(
+    feature: str,
+    template: ReasonTemplate | None,
+    rows: list[int],
+    contribs: list[float],
+    columns: _Columns,
+) -> list[str]:
+    """Texts of one feature for many rows: vectorised over a str template, row by row otherwise.
+
+    Gives exactly what ``render_reason`` gives row by row.
+    """
+    values = [columns[feature][i] for i in rows] if feature in columns else [None] * len(rows)
+    if template is None:
+        return [_fallback(feature, v) for v in values]
+    if isinstance(template, str):
+        try:
+            return _format_vector(feature, template, rows, values, contribs, columns)
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+            pass
+    out = []
+    for i, v, c in zip(rows, values, contribs, strict=True):
+        out.append(render_reason(template, _Row(columns, i, _context(feature, v, c))))
+    return out
+
+
+def _format_vector(
+    feature: str,
+    template: str,
+    rows: list[int],
+    values: list[Any],
+    contribs: list[float],
+    columns: _Columns,
+) -> list[str]:
+    helpers = [_helpers(v) for v in values]
+    pieces: list[list[str]] = []
+    for literal, field, spec, conversion in string.Formatter().parse(template):
+        if literal:
+            pieces.append([literal] * len(rows))
+        if field is None:
+            continue
+        if field == "feature":
+            vec: list[Any] = [feature] * len(rows)
+        elif field == "value":
+            vec = values
+        elif field == "contribution":
+            vec = contribs
+        elif field in ("value_pct", "value_below_pct", "value_above_pct"):
+            vec = [h[field] if h is not None else _missing(field) for h in helpers]
+        elif field in columns:
+            col = columns[field]
+            vec = [col[i] for i in rows]
+        else:
+            raise KeyError(field)
+        convert = _CONVERSIONS[conversion]
+        pieces.append([format(convert(v), spec or "") for v in vec])
+    texts = ["".join(parts) for parts in zip(*pieces, strict=True)] if pieces else []
+    if len(texts) != len(rows):
+        texts = [""] * len(rows)
+    return [t if t else _fallback(feature, v) for t, v in zip(texts, values, strict=True)]
+
+
+def _missing(field: str) -> Any:
+    raise KeyError(field)
+
+
+def _contribution_matrix(
+    contributions: pd.DataFrame | np.ndarray, feature_names: Sequence[str]
+) -> np.ndarray:
+    if isinstance(contributions, pd.DataFrame):
+        missing = [f for f in feature_names if f not in contributions.columns]
+        if missing:
+            raise ValueError(f"contributions lack features {missing[:5]}")
+        return contributions[list(feature_names)].to_numpy(dtype=np.float64, na_value=0.0)
+    arr = np.asarray(contributions, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"contributions must be 2-D, got shape {arr.shape}")
+    if arr.shape[1] == len(feature_names) + 1:  # XGBoost pred_contribs: bias last
+        arr = arr[:, :-1]
+    if arr.shape[1] != len(feature_names):
+        got, want = arr.shape[1], len(feature_names)
+        raise ValueError(f"contributions have {got} columns for {want} feature names")
+    return np.nan_to_num(arr, nan=0.0)
+
+
+def build_reasons(
+    contributions: pd.DataFrame | np.ndarray,
+    feature_names: Sequence[str],
+    values: pd.DataFrame,
+    templates: Mapping[str, ReasonTemplate] | None = None,
+    top_k: int = 3,
+    min_contribution: float = 0.0,
+) -> list[list[str]]:
+    """Per row, the texts of the ``top_k`` largest positive contributions (largest first).
+
+    ``values`` is aligned with the rows of ``contributions`` and holds the feature values and any
+    context columns the templates use (hs6, origin_country, ...).
+    """
+    templates = templates or {}
+    matrix = _contribution_matrix(contributions, feature_names)
+    n = matrix.shape[0]
+    if len(values) != n:
+        raise ValueError(f"values have {len(values)} rows, contributions {n}")
+    if n == 0 or top_k <= 0 or matrix.shape[1] == 0:
+        return [[] for _ in range(n)]
+    k = min(top_k, matrix.shape[1])
+    top = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
+    top_vals = np.take_along_axis(matrix, top, axis=1)
+    keep = np.cumprod(top_vals > min_contribution, axis=1).astype(bool)
+    rows, ranks = np.nonzero(keep)  # row-major, ranks ascending within a row
+    feats = top[rows, ranks]
+    contribs = top_vals[rows, ranks]
+    texts: list[str] = [""] * len(rows)
+    columns = _Columns(values)
+    names = list(feature_names)
+    for j in np.unique(feats).tolist():
+        sel = np.flatnonzero(feats == j)
+        group = _render_group(
+            names[j], templates.get(names[j]), rows[sel].tolist(), contribs[sel].tolist(), columns
+        )
+        for pos, text in zip(sel.tolist(), group, strict=True):
+            texts[pos] = text
+    out: list[list[str]] = [[] for _ in range(n)]
+    for r, text in zip(rows.tolist(), texts, strict=True):
+        out[r].append(text)
+    return out

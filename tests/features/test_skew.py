@@ -1,0 +1,114 @@
+"""Training/serving skew: offline features of the last day equal online features served from a
+state fitted on everything before that day (and saved to disk and loaded back)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from customs_risk.features.pipeline import FeaturePipeline
+from customs_risk.features.state import FeatureState
+
+from .conftest import assert_same_features
+
+
+@pytest.fixture(scope="module")
+def offline(world):
+    declarations, outcomes = world
+    pipeline = FeaturePipeline()
+    pipeline.fit(declarations, outcomes)
+    return pipeline, pipeline.transform(declarations, outcomes=outcomes)
+
+
+def _day(declarations: pd.DataFrame, day: pd.Timestamp) -> np.ndarray:
+    stamp = declarations["declared_at"]
+    return ((stamp >= day) & (stamp < day + pd.Timedelta(days=1))).to_numpy()
+
+
+@pytest.mark.parametrize("day", ["2024-02-29", "2024-02-10"])
+def test_online_day_equals_offline(world, offline, tmp_path, day) -> None:
+    declarations, outcomes = world
+    _, features = offline
+    day = pd.Timestamp(day)
+    today = _day(declarations, day)
+    assert today.sum() > 20
+    pipeline = FeaturePipeline()
+    state = pipeline.fit(declarations[declarations["declared_at"] < day], outcomes, as_of=day)
+    assert state.n_pending > 0  # results known later are kept, dated
+    state = FeatureState.load(state.save(tmp_path / "state"))
+    batch = declarations[today]
+    # outcomes of today's own declarations that come back during the day count for later rows
+    todays = outcomes.merge(batch[["declaration_id", "item_no"]], on=["declaration_id", "item_no"])
+    online = pipeline.transform(batch, state=state, outcomes=todays)
+    assert_same_features(features[today], online)
+
+
+def test_online_single_row_and_array_forms(world, offline, tmp_path) -> None:
+    declarations, outcomes = world
+    _, features = offline
+    day = pd.Timestamp("2024-02-29")
+    pipeline = FeaturePipeline()
+    state = pipeline.fit(declarations[declarations["declared_at"] < day], outcomes, as_of=day)
+    today = np.flatnonzero(_day(declarations, day))
+    first = declarations.iloc[today]["declared_at"].min()
+    single = today[(declarations.iloc[today]["declared_at"] == first).to_numpy()][:1]
+    row = declarations.iloc[single]
+    record = row.iloc[0].to_dict()
+    for form in (row, record, [record]):
+        online = pipeline.transform(form, state=state)
+        online.index = row.index
+        assert_same_features(features.iloc[single], online)
+    array = pipeline.transform_array(record, state=state)
+    frame = features.iloc[single]
+    expected = np.concatenate(
+        [
+            frame[state.numeric_columns].to_numpy(np.float64),
+            np.stack(
+                [
+                    np.where(frame[c].cat.codes >= 0, frame[c].cat.codes, np.nan)
+                    for c in state.categorical_columns
+                ],
+                axis=1,
+            ),
+        ],
+        axis=1,
+    )
+    # transform() rounds to float32, transform_array() keeps float64
+    np.testing.assert_allclose(array, expected, rtol=1e-6, equal_nan=True)
+    assert array.shape == (1, len(state.feature_columns)) == (1, len(state.feature_types))
+
+
+def test_small_and_large_batches_agree(world, offline) -> None:
+    """Records run through plain Python, frames of more than 256 rows through pandas."""
+    declarations, outcomes = world
+    pipeline, _ = offline
+    head = declarations.head(400)
+    mine = outcomes.merge(head[["declaration_id", "item_no"]], on=["declaration_id", "item_no"])
+    large = pipeline.transform(head, outcomes=mine)
+    records = pipeline.transform(head.to_dict("records"), outcomes=mine)
+    records.index = head.index
+    assert_same_features(large, records)
+    assert large["importer_n_insp"].max() > 0
+
+
+def test_unknown_categories_never_fail(world, offline) -> None:
+    declarations, outcomes = world
+    pipeline, _ = offline
+    state = pipeline.state_
+    row = declarations.iloc[0].to_dict()
+    row.update(
+        declared_at=pd.Timestamp("2030-01-01"),
+        importer_id="NEVER-SEEN",
+        origin_country="QQ",
+        hs_code="99999999",
+        transport_mode="teleport",
+        procedure="0000",
+    )
+    row.pop("seller_id")
+    online = pipeline.transform(row, state=state)
+    for column in ("origin_country", "hs6", "transport_mode", "procedure"):
+        assert pd.isna(online[column].iloc[0])
+        assert online[column].dtype == state.category_dtype(column)
+    assert online["importer_n_decl"].iloc[0] == 0
+    assert np.isnan(online["seller_n_decl"].iloc[0])
+    assert np.isnan(online["uv_kg_ref"].iloc[0])

@@ -1,0 +1,247 @@
+"""Capacity calibration: shares per office on a later window, random shares, propensities."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from customs_risk.selection.decide import decide
+from customs_risk.selection.policy import ChannelPolicy
+from customs_risk.selection.profiles import ProfileSet, parse_profile
+from customs_risk.selection.synthetic import heuristic_scores, synthetic_declarations
+from customs_risk.selection.thresholds import Thresholds, calibrate_thresholds
+
+N = 360_000  # ~120k rows per office: 0.5 pp is > 3 standard errors of the difference
+WEIGHTS = (1 / 3, 1 / 3, 1 / 3, 0.0)
+POLICY = ChannelPolicy(
+    version="test-1",
+    shares={"red": 0.05, "orange": 0.15, "random_red": 0.005, "random_orange": 0.01},
+    offices={"OF-AIR": {"red": 0.08, "orange": 0.04, "random_orange": 0.004}},
+)
+
+
+def _profile(pid: str, action: str, criteria: list[dict], **extra: object) -> dict:
+    return {
+        "id": pid,
+        "title": pid,
+        "owner": "tests",
+        "valid_from": "2020-01-01",
+        "criteria": criteria,
+        "action": action,
+        "priority": 50,
+        "instructions": f"instructions of {pid}",
+    } | extra
+
+
+PROFILES = ProfileSet(
+    parse_profile(p)
+    for p in [
+        _profile(
+            "AE-TSHIRTS",
+            "red",
+            [
+                {"field": "origin_country", "op": "eq", "value": "AE"},
+                {"field": "hs_code", "op": "prefix", "value": "6109"},
+            ],
+        ),
+        _profile(
+            "LOW-PHONES",
+            "orange",
+            [
+                {"field": "hs6", "op": "eq", "value": "851713"},
+                {"field": "customs_value", "op": "lt", "value": 40},
+            ],
+        ),
+        _profile(
+            "ADVISORY",
+            "red",
+            [{"field": "transport_mode", "op": "eq", "value": "air"}],
+            advisory=True,
+        ),
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def windows() -> dict[str, pd.DataFrame]:
+    past = synthetic_declarations(N, seed=1, office_weights=WEIGHTS)
+    later = synthetic_declarations(N, seed=2, office_weights=WEIGHTS, start="2024-04-01")
+    return {
+        "past": past,
+        "past_scores": heuristic_scores(past, seed=1),
+        "later": later,
+        "later_scores": heuristic_scores(later, seed=2),
+    }
+
+
+@pytest.fixture(scope="module")
+def decided(windows: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    thresholds = calibrate_thresholds(
+        windows["past_scores"], windows["past"], POLICY, profiles=PROFILES
+    )
+    return decide(windows["later"], windows["later_scores"], POLICY, thresholds, PROFILES, seed=5)
+
+
+def _shares(decisions: pd.DataFrame) -> pd.DataFrame:
+    return pd.crosstab(decisions["office_id"], decisions["channel"], normalize="index")
+
+
+def test_shares_meet_targets_per_office_on_later_window(decided: pd.DataFrame) -> None:
+    shares = _shares(decided)
+    assert set(shares.index) == {"OF-AIR", "OF-NORTH", "OF-PORT"}
+    assert (decided["selected_by"] == "profile").mean() > 0.005  # profiles take part
+    for office, row in shares.iterrows():
+        target = POLICY.shares_for(str(office))
+        assert abs(row["red"] - target.red) <= 0.005, (office, row["red"])
+        assert abs(row["orange"] - target.orange) <= 0.005, (office, row["orange"])
+
+
+def test_pooled_thresholds_would_miss_targets(windows: dict[str, pd.DataFrame]) -> None:
+    """The per-office calibration matters: one pooled threshold misses some office by > 1 pp."""
+    calibrated = calibrate_thresholds(windows["past_scores"], windows["past"], POLICY, PROFILES)
+    pooled = calibrated.model_copy(update={"offices": {}})
+    out = decide(windows["later"], windows["later_scores"], POLICY, pooled, PROFILES, seed=5)
+    errors = [
+        abs(row["red"] - POLICY.shares_for(str(office)).red)
+        for office, row in _shares(out).iterrows()
+    ]
+    assert max(errors) > 0.01
+
+
+def test_random_shares_and_unbiased_control_group(decided: pd.DataFrame) -> None:
+    free = decided[decided["selected_by"] != "profile"]
+    for office, group in free.groupby("office_id"):
+        target = POLICY.shares_for(str(office))
+        n = len(group)
+        rand = group["selected_by"] == "random"
+        for channel, share in (("red", target.random_red), ("orange", target.random_orange)):
+            observed = (rand & (group["channel"] == channel)).mean()
+            assert abs(observed - share) <= 4 * math.sqrt(share * (1 - share) / n), office
+    # per office, the random group is a sample of the population (same mean score),
+    # while the model picks the risky ones
+    for office, group in free.groupby("office_id"):
+        control = group[group["selected_by"] == "random"]["fraud_probability"]
+        overall = group["fraud_probability"]
+        se = overall.std() / math.sqrt(len(control))
+        assert abs(control.mean() - overall.mean()) < 4 * se, office
+        model_red = group[(group["selected_by"] == "model") & (group["channel"] == "red")]
+        assert model_red["fraud_probability"].mean() > 2 * overall.mean()
+
+
+def test_recorded_propensities_match_selection_frequencies(decided: pd.DataFrame) -> None:
+    inspected = decided["channel"] != "green"
+    red = decided["channel"] == "red"
+    for column, selected in (("propensity", inspected), ("propensity_red", red)):
+        for p, group in selected.groupby(decided[column].round(12)):
+            if len(group) < 500:
+                continue
+            tol = 4 * math.sqrt(max(p * (1 - p), 1e-12) / len(group)) + 1e-12
+            assert abs(group.mean() - p) <= tol, (column, p, group.mean(), len(group))
+    forced_or_model = decided["selected_by"].isin(["profile", "model"]) & inspected
+    assert (decided.loc[forced_or_model, "propensity"] == 1.0).all()
+
+
+def test_inverse_propensity_weighting_recovers_population_mean(decided: pd.DataFrame) -> None:
+    inspected = decided[decided["channel"] != "green"]
+    truth = decided["fraud_probability"].mean()
+    naive = inspected["fraud_probability"].mean()
+    weights = 1.0 / inspected["propensity"]
+    ipw = (weights * inspected["fraud_probability"]).sum() / len(decided)
+    assert abs(naive - truth) > 0.3 * truth  # selection is biased ...
+    assert abs(ipw - truth) < 0.05 * truth  # ... and the weights undo it
+    assert abs(weights.sum() / len(decided) - 1) < 0.05
+
+
+def test_small_policy_only_and_unknown_offices_use_pooled(
+    windows: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    decl = windows["past"].head(20_000).copy()
+    scores = windows["past_scores"].head(20_000)
+    decl.loc[:49, "office_id"] = "TINY"
+    policy = POLICY.model_copy(
+        update={"offices": POLICY.offices | {"NEW": POLICY.offices["OF-AIR"]}}
+    )
+    thresholds = calibrate_thresholds(scores, decl, policy)
+    assert thresholds.offices["TINY"].pooled and thresholds.offices["TINY"].n_rows == 50
+    assert thresholds.offices["NEW"].pooled and thresholds.offices["NEW"].n_rows == 0
+    assert not thresholds.offices["OF-NORTH"].pooled
+    assert thresholds.offices["TINY"] != thresholds.offices["OF-NORTH"]
+    red, orange = thresholds.arrays_for(pd.Series(["ELSEWHERE", "OF-NORTH"], dtype="str"))
+    assert (red[0], orange[0]) == (thresholds.fallback.red, thresholds.fallback.orange)
+    assert red[1] == thresholds.offices["OF-NORTH"].red
+    assert thresholds.window_start is not None and thresholds.n_rows == 20_000
+
+
+def test_thresholds_serialise_including_infinite(
+    windows: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    policy = ChannelPolicy(
+        version="no-red",
+        shares={"red": 0.0, "orange": 1.0, "random_red": 0.0, "random_orange": 0.0},
+    )
+    thresholds = calibrate_thresholds(
+        windows["past_scores"].head(5000), windows["past"].head(5000), policy
+    )
+    assert thresholds.fallback.red == float("inf") and thresholds.fallback.orange == float("-inf")
+    data = thresholds.to_dict()
+    json.dumps(data, allow_nan=False)  # strict JSON
+    assert Thresholds.from_dict(data) == thresholds
+    path = tmp_path / "thresholds.json"
+    thresholds.save(path)
+    assert Thresholds.load(path) == thresholds
+    assert Thresholds.from_json(thresholds.to_json()) == thresholds
+
+
+def test_profiles_beyond_capacity_warn(windows: dict[str, pd.DataFrame]) -> None:
+    everyone = ProfileSet(
+        [
+            parse_profile(
+                _profile("ALL", "red", [{"field": "customs_value", "op": "gt", "value": 0}])
+            )
+        ]
+    )
+    thresholds = calibrate_thresholds(
+        windows["past_scores"].head(5000), windows["past"].head(5000), POLICY, everyone
+    )
+    assert thresholds.warnings and "exceed the target" in thresholds.warnings[0]
+    assert thresholds.fallback.red == float("inf")
+
+
+def test_calibration_rejects_misaligned_frames(windows: dict[str, pd.DataFrame]) -> None:
+    with pytest.raises(ValueError, match="differ"):
+        calibrate_thresholds(windows["past_scores"].head(10), windows["past"].head(11), POLICY)
+
+
+def test_generated_world_if_available() -> None:
+    """On the project's synthetic world: calibrate on the first year, decide the second."""
+    generator = pytest.importorskip("customs_risk.data.generator")
+    world_config = pytest.importorskip("customs_risk.data.world_config")
+    world = generator.generate_world(world_config.WorldConfig(), 400_000, 3)
+    decl = world.declarations.sort_values("declared_at", kind="stable").reset_index(drop=True)
+    scores = heuristic_scores(decl, seed=3)
+    half = len(decl) // 2
+    past, later = decl.iloc[:half], decl.iloc[half:].reset_index(drop=True)
+    policy = ChannelPolicy(version="world", offices={"OFC014": {"red": 0.08, "orange": 0.1}})
+    thresholds = calibrate_thresholds(scores.iloc[:half], past, policy)
+    out = decide(later, scores.iloc[half:].reset_index(drop=True), policy, thresholds, None, seed=1)
+    checked = 0
+    for office, row in _shares(out).iterrows():
+        n = int((out["office_id"] == office).sum())
+        if n < 5000:
+            continue
+        checked += 1
+        for channel in ("red", "orange"):
+            target = getattr(policy.shares_for(str(office)), channel)
+            tol = max(0.005, 4 * math.sqrt(2 * target * (1 - target) / n))
+            assert abs(row.get(channel, 0.0) - target) <= tol, (office, channel, row[channel], n)
+    assert checked >= 3
+    free = out[out["selected_by"] != "profile"]
+    for channel, share in (("red", 0.005), ("orange", 0.01)):
+        observed = ((free["selected_by"] == "random") & (free["channel"] == channel)).mean()
+        assert abs(observed - share) <= 4 * math.sqrt(share * (1 - share) / len(free))
+    inspected = out["channel"] != "green"
+    for p, group in inspected.groupby(out["propensity"].round(12)):
+        assert abs(group.mean() - p) <= 4 * math.sqrt(max(p * (1 - p), 1e-12) / len(group)) + 1e-12
