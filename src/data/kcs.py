@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-
 from customs_risk.data.contracts import DECLARATIONS_FILE, OUTCOMES_FILE
 
 RENAME = {
@@ -57,10 +56,25 @@ def kcs_declarations(raw: pd.DataFrame) -> pd.DataFrame:
         decl[column] = pd.to_numeric(decl[column]).astype("float64")
     decl["quantity"] = float("nan")
     decl["duty_declared"] = decl["customs_value"] * decl["tariff_rate"] / 100.0
-    order = ["declaration_id", "item_no", "declared_at", "office_id", "importer_id",
-             "declarant_id", "seller_id", "hs_code", "origin_country", "departure_country",
-             "transport_mode", "quantity", "net_mass_kg", "customs_value", "tariff_rate",
-             "duty_declared", *EXTRA.values()]
+    order = [
+        "declaration_id",
+        "item_no",
+        "declared_at",
+        "office_id",
+        "importer_id",
+        "declarant_id",
+        "seller_id",
+        "hs_code",
+        "origin_country",
+        "departure_country",
+        "transport_mode",
+        "quantity",
+        "net_mass_kg",
+        "customs_value",
+        "tariff_rate",
+        "duty_declared",
+        *EXTRA.values(),
+    ]
     return decl[order].sort_values("declared_at", kind="stable").reset_index(drop=True)
 
 
@@ -83,8 +97,18 @@ def kcs_outcomes(raw: pd.DataFrame, declarations: pd.DataFrame, lag_days: int = 
     out["result_at"] = out.pop("declared_at") + pd.Timedelta(days=lag_days)
     out["fraud_type"] = pd.Series(["none"] * len(out), dtype="str").where(~out["fraud_found"])
     out["recovered_revenue"] = float("nan")
-    return out[["declaration_id", "item_no", "channel", "result_at", "fraud_found",
-                "fraud_type", "critical", "recovered_revenue"]]
+    return out[
+        [
+            "declaration_id",
+            "item_no",
+            "channel",
+            "result_at",
+            "fraud_found",
+            "fraud_type",
+            "critical",
+            "recovered_revenue",
+        ]
+    ]
 
 
 def import_kcs(files: Sequence[Path], out_dir: Path, lag_days: int = 0) -> dict[str, int]:
@@ -96,8 +120,12 @@ def import_kcs(files: Sequence[Path], out_dir: Path, lag_days: int = 0) -> dict[
     out_dir.mkdir(parents=True, exist_ok=True)
     decl.to_parquet(out_dir / DECLARATIONS_FILE, index=False)
     outcomes.to_parquet(out_dir / OUTCOMES_FILE, index=False)
-    return {"declarations": len(decl), "outcomes": len(outcomes),
-            "fraud": int(outcomes["fraud_found"].sum()), "critical": int(outcomes["critical"].sum())}
+    return {
+        "declarations": len(decl),
+        "outcomes": len(outcomes),
+        "fraud": int(outcomes["fraud_found"].sum()),
+        "critical": int(outcomes["critical"].sum()),
+    }
 
 
 def run_import_kcs_command(files: Sequence[Path], out_dir: Path, lag_days: int) -> int:

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
-
 from customs_risk.data.contracts import (
     DECLARATION_COLUMNS,
     DECLARATIONS_FILE,
@@ -57,8 +56,8 @@ class _Collector:
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0:
             return
-        key_id = frame["declaration_id"] if "declaration_id" in frame else None
-        key_item = frame["item_no"] if "item_no" in frame else None
+        key_id = frame.get("declaration_id")
+        key_item = frame.get("item_no")
         if values is None:
             values = frame[column].iloc[rows] if column in frame else [None] * rows.size
         self.parts.append(
@@ -120,8 +119,18 @@ def _coerce(frame: pd.DataFrame, types: dict[str, str], file: str, out: _Collect
         elif kind == "bool":
             if pd.api.types.is_bool_dtype(raw):
                 continue
-            mapped = raw.map({True: True, False: False, 1: True, 0: False, "true": True,
-                              "false": False, "True": True, "False": False})
+            mapped = raw.map(
+                {
+                    True: True,
+                    False: False,
+                    "true": True,
+                    "false": False,
+                    "True": True,
+                    "False": False,
+                    "1": True,
+                    "0": False,
+                }
+            )
             bad = mapped.isna().to_numpy()
             out.add(file, column, np.flatnonzero(bad), frame, f"not a boolean ({raw.dtype})")
             frame[column] = mapped.fillna(False).astype(bool)
@@ -156,8 +165,13 @@ def _duplicate_rows(frame: pd.DataFrame, file: str, out: _Collector) -> None:
     if not set(KEY) <= set(frame.columns):
         return
     dup = frame.duplicated(KEY, keep="first").to_numpy()
-    out.add(file, "declaration_id", np.flatnonzero(dup), frame,
-            "duplicate key (declaration_id, item_no)")
+    out.add(
+        file,
+        "declaration_id",
+        np.flatnonzero(dup),
+        frame,
+        "duplicate key (declaration_id, item_no)",
+    )
 
 
 def validate_frames(
@@ -195,24 +209,32 @@ def _check_outcome_links(decl: pd.DataFrame, outc: pd.DataFrame, out: _Collector
     keys = decl[KEY + ["declared_at"]].drop_duplicates(KEY)
     merged = outc[KEY + ["result_at"]].merge(keys, on=KEY, how="left", validate="many_to_one")
     unknown = merged["declared_at"].isna().to_numpy()
-    out.add(OUTCOMES_FILE, "declaration_id", np.flatnonzero(unknown), outc,
-            "outcome for an unknown declaration")
+    out.add(
+        OUTCOMES_FILE,
+        "declaration_id",
+        np.flatnonzero(unknown),
+        outc,
+        "outcome for an unknown declaration",
+    )
     early = (~unknown) & (merged["result_at"] < merged["declared_at"]).to_numpy()
-    out.add(OUTCOMES_FILE, "result_at", np.flatnonzero(early), outc,
-            "result_at before the declaration's declared_at")
+    out.add(
+        OUTCOMES_FILE,
+        "result_at",
+        np.flatnonzero(early),
+        outc,
+        "result_at before the declaration's declared_at",
+    )
 
 
-def _quarantine_frame(
-    report: ValidationReport, frames: dict[str, pd.DataFrame]
-) -> pd.DataFrame:
+def _quarantine_frame(report: ValidationReport, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     parts = []
     v = report.violations
     for file, frame in frames.items():
         fv = v[v["file"] == file]
         if fv.empty:
             continue
-        reasons = fv.assign(text=fv["column"] + ": " + fv["reason"]).groupby("row")["text"].agg(
-            "; ".join
+        reasons = (
+            fv.assign(text=fv["column"] + ": " + fv["reason"]).groupby("row")["text"].agg("; ".join)
         )
         rows = reasons.index.to_numpy(dtype=np.int64)
         records = frame.iloc[rows].astype("str").to_dict(orient="records")
@@ -233,11 +255,13 @@ def _quarantine_frame(
 
 
 def validate_dataset(data_dir: Path) -> ValidationReport:
-    """Validate ``data_dir``; write ``quarantine.parquet`` when rows are rejected (else remove it)."""
+    """Validate ``data_dir``; write ``quarantine.parquet`` if rows are rejected, else remove it."""
     data_dir = Path(data_dir)
     decl_path = data_dir / DECLARATIONS_FILE
     if not decl_path.exists():
-        raise FileNotFoundError(f"{decl_path} not found: a dataset folder needs {DECLARATIONS_FILE}")
+        raise FileNotFoundError(
+            f"{decl_path} not found: a dataset folder needs {DECLARATIONS_FILE}"
+        )
     raw = {DECLARATIONS_FILE: pd.read_parquet(decl_path)}
     outcomes_path = data_dir / OUTCOMES_FILE
     if outcomes_path.exists():
