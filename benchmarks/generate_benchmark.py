@@ -9,7 +9,6 @@ on the output when that exists. Exits 1 if over --budget-seconds (60) or --budge
 from __future__ import annotations
 
 import argparse
-import importlib
 import resource
 import subprocess
 import sys
@@ -36,19 +35,15 @@ def run(rows: int, seed: int, out: Path) -> tuple[float, float]:
     return wall, peak_kib / 2**20
 
 
-def validate(out: Path) -> None:
-    """Run the dataset validator on ``out`` if the project has one."""
-    try:
-        validation = importlib.import_module("customs_risk.data.validation")
-    except ImportError:
-        print("validator: customs_risk.data.validation not available, skipped")
-        return
-    if not hasattr(validation, "validate_dataset"):
-        print("validator: validate_dataset not available, skipped")
-        return
+def validate(out: Path) -> bool:
+    """Run the dataset validator on ``out``; True when it exits clean."""
+    from customs_risk.data.validation import validate_dataset
+
     started = time.perf_counter()
-    result = validation.validate_dataset(out)
-    print(f"validator: {time.perf_counter() - started:.1f} s -> {result!r:.300}")
+    report = validate_dataset(out)
+    seconds = time.perf_counter() - started
+    print(f"validate: {seconds:.1f} s, {len(report.violations):,} violations, ok={report.ok}")
+    return report.ok
 
 
 def main() -> int:
@@ -73,8 +68,8 @@ def main() -> int:
         )
         for name, value in summarize_world(world).items():
             print(f"  {name:<26} {value:,.4f}")
-        validate(out)
-    ok = wall <= args.budget_seconds and peak <= args.budget_gib
+        valid = validate(out)
+    ok = valid and wall <= args.budget_seconds and peak <= args.budget_gib
     print(
         "within budget" if ok else f"OVER BUDGET ({args.budget_seconds} s, {args.budget_gib} GiB)"
     )
