@@ -17,6 +17,8 @@ import_app = typer.Typer(
     help="Bring a real data set into the canonical contracts.", no_args_is_help=True
 )
 app.add_typer(import_app, name="import")
+benchmark_app = typer.Typer(help="Benchmarks on public data sets.", no_args_is_help=True)
+app.add_typer(benchmark_app, name="benchmark")
 
 
 @app.command()
@@ -54,6 +56,22 @@ def import_kcs(
     from customs_risk.data.kcs import run_import_kcs_command
 
     raise typer.Exit(run_import_kcs_command(files, out, result_lag_days))
+
+
+@benchmark_app.command("kcs")
+def benchmark_kcs(
+    train: Annotated[list[Path], typer.Option(help="Labelled KCS training CSV (repeatable).")],
+    test: Annotated[list[Path], typer.Option(help="KCS test CSV, scored after predicting.")],
+    out: Annotated[Path, typer.Option(help="Metrics JSON.")] = Path("metrics.json"),
+    trials: Annotated[int, typer.Option(help="Random hyper-parameter trials.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train on KCS files, score later KCS files, write and print ranking metrics."""
+    from customs_risk.models.kcs_benchmark import run_kcs_benchmark
+
+    metrics = run_kcs_benchmark(train, test, out, trials=trials, seed=seed)
+    for key, value in metrics.items():
+        typer.echo(f"{key:<24}{value:.4f}" if isinstance(value, float) else f"{key:<24}{value}")
 
 
 @app.command()

@@ -1,0 +1,198 @@
+"""Benchmark on the public KCS data set: train on one set of files, score a later test set.
+
+Training files carry labels; test files are featurised as declarations only (point-in-time
+against the training state) and their labels are read only after predicting, for scoring.
+XGBoost (hist, native categoricals, raw trader IDs as high-cardinality categoricals) is early
+stopped on the last ~15% of training time, then refitted on all training rows. A second model
+scores critical fraud; the score used for critical recall is picked on the internal validation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from customs_risk.models.metrics import ranking_report, recall_at
+
+# raw trader IDs as extra high-cardinality categoricals: tried on the internal validation
+# (p@5 0.928, p@10 0.802, auc 0.855 with them; 0.924, 0.802, 0.862 without), so left out
+ID_COLUMNS: tuple[str, ...] = ()
+ALL_ID_COLUMNS = ("importer_id", "declarant_id", "seller_id")
+VALID_SHARE = 0.15
+MIN_CRITICAL = 5  # fewer critical positives on either side: use the fraud score
+NTHREAD = 2
+BASE_PARAMS: dict[str, Any] = {
+    "tree_method": "hist",
+    "objective": "binary:logistic",
+    "eval_metric": "auc",
+    "max_depth": 7,
+    "eta": 0.05,
+    "min_child_weight": 5.0,
+    "subsample": 0.8,
+    "colsample_bytree": 0.5,
+    "max_cat_to_onehot": 1,
+    "max_cat_threshold": 32,
+    "nthread": NTHREAD,
+}
+REPORT_KEYS = (
+    "precision_at_1",
+    "precision_at_2",
+    "precision_at_5",
+    "precision_at_10",
+    "recall_at_5",
+    "recall_at_10",
+    "auc",
+    "critical_recall_at_5",
+    "critical_recall_at_10",
+)
+
+
+def _with_ids(features: pd.DataFrame, decl: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
+    """Add the raw trader IDs as categoricals whose categories are the IDs seen in ``known``."""
+    out = features.copy()
+    for column in ID_COLUMNS:
+        categories = pd.Index(sorted(known[column].dropna().astype(str).unique()))
+        values = decl[column].astype("string").to_numpy(dtype=object, na_value=None)
+        out[f"id_{column}"] = pd.Categorical(values, categories=categories)
+    return out
+
+
+def _dmatrix(x: pd.DataFrame, y: np.ndarray | None = None) -> Any:
+    import xgboost as xgb
+
+    return xgb.DMatrix(x, label=y, enable_categorical=True, nthread=NTHREAD)
+
+
+def _fit_rounds(params: dict[str, Any], xtr, ytr, xva, yva, max_rounds: int = 2000):
+    import xgboost as xgb
+
+    dva = _dmatrix(xva, yva)
+    booster = xgb.train(
+        params,
+        _dmatrix(xtr, ytr),
+        num_boost_round=max_rounds,
+        evals=[(dva, "valid")],
+        early_stopping_rounds=100,
+        verbose_eval=False,
+    )
+    best = booster.best_iteration + 1
+    return booster, best, booster.predict(dva, iteration_range=(0, best))
+
+
+def _sample_params(rng: np.random.Generator) -> dict[str, Any]:
+    return {
+        "max_depth": int(rng.choice([4, 5, 6, 7, 8])),
+        "eta": float(rng.choice([0.03, 0.05, 0.08])),
+        "min_child_weight": float(rng.choice([0.5, 1.0, 2.0, 5.0])),
+        "subsample": float(rng.choice([0.7, 0.8, 0.9, 1.0])),
+        "colsample_bytree": float(rng.choice([0.5, 0.7, 0.8, 1.0])),
+        "max_cat_threshold": int(rng.choice([16, 32, 64])),
+    }
+
+
+def run_kcs_benchmark(
+    train_files: Sequence[Path],
+    test_files: Sequence[Path],
+    out: Path,
+    trials: int = 0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Train on ``train_files``, score ``test_files``, write the metrics JSON to ``out``."""
+    import xgboost as xgb
+    from customs_risk.data.kcs import kcs_declarations, kcs_outcomes, read_kcs
+    from customs_risk.features.pipeline import FeaturePipeline
+
+    start = time.perf_counter()
+    raw = read_kcs(train_files)
+    decl = kcs_declarations(raw)
+    outcomes = kcs_outcomes(raw, decl)
+    labels = decl[["declaration_id", "item_no"]].merge(
+        outcomes, on=["declaration_id", "item_no"], how="left", validate="one_to_one"
+    )
+    y = labels["fraud_found"].to_numpy(dtype=np.float64)
+    yc = labels["critical"].to_numpy(dtype=np.float64)
+    features, state = FeaturePipeline().fit_transform(decl, outcomes)
+
+    # internal validation: the last ~15% of training time (whole days), IDs known before it only
+    days = decl["declared_at"].dt.normalize()
+    cut = days.quantile(1.0 - VALID_SHARE, interpolation="lower")
+    is_valid = (days >= cut).to_numpy()
+    if is_valid.all() or not is_valid.any():
+        is_valid = np.arange(len(decl)) >= int(len(decl) * (1.0 - VALID_SHARE))
+    fit_part = decl[~is_valid]
+    xval_all = _with_ids(features, decl, fit_part)
+    xtr, xva = xval_all[~is_valid], xval_all[is_valid]
+
+    params = {**BASE_PARAMS, "seed": seed}
+    rng = np.random.default_rng(seed)
+    candidates = [params] + [{**params, **_sample_params(rng)} for _ in range(trials)]
+    best_score, best_params, best_rounds, p_va = -np.inf, params, 1, None
+    for candidate in candidates:
+        _, rounds, pred = _fit_rounds(candidate, xtr, y[~is_valid], xva, y[is_valid])
+        score = ranking_report(y[is_valid], pred)
+        value = score["precision_at_5"] + score["precision_at_10"] + score["auc"]
+        if p_va is None or value > best_score:  # NaN (one-class validation): keep the first
+            best_score, best_params, best_rounds, p_va = value, candidate, rounds, pred
+
+    crit_params = {**best_params}
+    yc_va = yc[is_valid]
+    critical_choice, crit_rounds = "fraud", 0
+    if yc[~is_valid].sum() >= MIN_CRITICAL and yc_va.sum() >= MIN_CRITICAL:
+        _, crit_rounds, pc_va = _fit_rounds(crit_params, xtr, yc[~is_valid], xva, yc_va)
+        choices = {"fraud": p_va, "critical": pc_va, "product": np.sqrt(p_va * pc_va)}
+        critical_choice = max(
+            choices,
+            key=lambda k: recall_at(yc_va, choices[k], 0.05) + recall_at(yc_va, choices[k], 0.10),
+        )
+
+    # refit on all training rows with the best numbers of rounds; IDs known from all training
+    xall = _with_ids(features, decl, decl)
+    fraud_model = xgb.train(best_params, _dmatrix(xall, y), num_boost_round=best_rounds)
+
+    raw_test = read_kcs(test_files)
+    decl_test = kcs_declarations(raw_test)
+    xtest = _with_ids(FeaturePipeline().transform(decl_test, state=state), decl_test, decl)
+    dtest = _dmatrix(xtest)
+    p_test = fraud_model.predict(dtest)
+    crit_score = p_test
+    if critical_choice != "fraud":
+        crit_model = xgb.train(crit_params, _dmatrix(xall, yc), num_boost_round=crit_rounds)
+        pc_test = crit_model.predict(dtest)
+        crit_score = pc_test if critical_choice == "critical" else np.sqrt(p_test * pc_test)
+
+    # only now read the test labels
+    out_test = kcs_outcomes(raw_test, decl_test)
+    test_labels = decl_test[["declaration_id", "item_no"]].merge(
+        out_test, on=["declaration_id", "item_no"], how="left", validate="one_to_one"
+    )
+    y_test = test_labels["fraud_found"].to_numpy(dtype=np.float64)
+    yc_test = test_labels["critical"].to_numpy(dtype=np.float64)
+    report = ranking_report(y_test, p_test)
+    critical_report = ranking_report(yc_test, crit_score)
+    metrics: dict[str, Any] = {k: report[k] for k in REPORT_KEYS if k in report}
+    metrics["critical_recall_at_5"] = critical_report["recall_at_5"]
+    metrics["critical_recall_at_10"] = critical_report["recall_at_10"]
+    metrics.update(
+        {
+            "recall_at_1": report["recall_at_1"],
+            "recall_at_2": report["recall_at_2"],
+            "pr_auc": report["pr_auc"],
+            "n_train": len(decl),
+            "n_test": len(decl_test),
+            "rounds": best_rounds,
+            "critical_rounds": crit_rounds,
+            "critical_score": critical_choice,
+            "trials": trials,
+            "seed": seed,
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+    )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    return metrics
