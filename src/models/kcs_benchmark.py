@@ -99,7 +99,7 @@ def run_kcs_benchmark(
     train_files: Sequence[Path],
     test_files: Sequence[Path],
     out: Path,
-    trials: int = 0,
+    trials: int = 3,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Train on ``train_files``, score ``test_files``, write the metrics JSON to ``out``."""
