@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.selection.decide import decide
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.profiles import (

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from features_common import numpy_call_us, world_dir
+
 from customs_risk.features.encoding import NS_PER_DAY, to_ns
 from customs_risk.features.pipeline import FeaturePipeline
 from customs_risk.features.state import FeatureState
-from features_common import numpy_call_us, world_dir
 
 
 def _timings(call: Callable[[int], object], repeats: int) -> np.ndarray:

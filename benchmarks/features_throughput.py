@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from customs_risk.features.pipeline import FeaturePipeline
 from features_common import numpy_call_us, peak_rss_gib, world_dir
+
+from customs_risk.features.pipeline import FeaturePipeline
 
 
 def main() -> int:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
 from customs_risk.data.contracts import DECLARATIONS_FILE, OUTCOMES_FILE, TRUTH_FILE
 from customs_risk.data.generator import World, summarize_world
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.data.contracts import DECLARATIONS_FILE, OUTCOMES_FILE, TRUTH_FILE
 from customs_risk.data.world.catalogue import (
     build_catalogue,
@@ -197,9 +198,10 @@ def run_generate_command(
     """The ``customs-risk generate`` command: generate, write, print a summary; exit code."""
     import time
 
-    from customs_risk.data.world_config import load_world_config
     from rich.console import Console
     from rich.table import Table
+
+    from customs_risk.data.world_config import load_world_config
 
     console = Console()
     if params_path is None and Path("params.yaml").exists():

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+
 from customs_risk.data.contracts import DECLARATIONS_FILE, OUTCOMES_FILE
 
 RENAME = {

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
+
 from customs_risk.data.contracts import (
     DECLARATION_COLUMNS,
     DECLARATIONS_FILE,

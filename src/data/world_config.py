@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from customs_risk.data.contracts import CHANNELS, FRAUD_TYPES
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from customs_risk.data.contracts import CHANNELS, FRAUD_TYPES
 
 WORLD_SECTION = "world"
 OFFENCE_TYPES: tuple[str, ...] = tuple(t for t in FRAUD_TYPES if t != "none")

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
 from customs_risk.data.contracts import DECLARATIONS_FILE, OUTCOMES_FILE
 
 KEY_COLUMNS = ["declaration_id", "item_no", "declared_at"]
@@ -24,8 +25,9 @@ def read_dataset(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 def run_features_command(data_dir: Path, out: Path, state_dir: Path | None = None) -> int:
     """Fit the pipeline on the folder, write keys + features to ``out`` (parquet); exit code."""
-    from customs_risk.features.pipeline import FeaturePipeline
     from rich.console import Console
+
+    from customs_risk.features.pipeline import FeaturePipeline
 
     console = Console(stderr=True)
     try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.data.contracts import KEY
 from customs_risk.features.declaration import declaration_features
 from customs_risk.features.encoding import NS_PER_DAY, SMALL, Batch, Text, prefix

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from customs_risk.features.encoding import NS_PER_DAY, Batch, Text
 
 DECLARATION_NUMERIC: list[str] = [

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.features.encoding import NS_PER_DAY, to_ns
 
 
@@ -125,8 +126,9 @@ def render(enquiry: Enquiry) -> None:
 
 def run_trader_command(importer_id: str, data_dir: Path, as_of: str | None = None) -> int:
     """The ``customs-risk trader`` command; exit code (1 if the importer is unknown)."""
-    from customs_risk.features.commands import read_dataset
     from rich.console import Console
+
+    from customs_risk.features.commands import read_dataset
 
     try:
         declarations, outcomes = read_dataset(data_dir)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.data.contracts import DECLARATION_COLUMNS
 from customs_risk.features.compute import HS_PREFIX, as_ns, batch_events, key_columns, texts_of
 from customs_risk.features.config import EXCLUDED_COLUMNS, FeatureConfig

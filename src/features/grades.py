@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.features.config import GradeRule
 
 GRADES: tuple[str, ...] = ("A", "B", "C", "D")

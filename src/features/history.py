@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.features.encoding import NS_PER_DAY
 
 MISSING = np.iinfo(np.int64).min

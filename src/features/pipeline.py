@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.features.compute import Sink, compute, history_as_of
 from customs_risk.features.config import FeatureConfig
 from customs_risk.features.encoding import Batch

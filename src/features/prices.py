@@ -14,6 +14,7 @@ fit. Finer levels shrink towards coarser ones when they hold few declarations.
 from __future__ import annotations
 
 import numpy as np
+
 from customs_risk.features.config import LOG_UNIT_VALUE_GRID, RATE_GRID, FeatureConfig
 from customs_risk.features.keys import stack_keys
 from customs_risk.features.quantiles import (

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.features.config import Grid
 
 CHUNK_CELLS = 1 << 21

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.features.config import FeatureConfig
 from customs_risk.features.declaration import DECLARATION_CATEGORICAL, DECLARATION_NUMERIC
 from customs_risk.features.encoding import Vocabulary

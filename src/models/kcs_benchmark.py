@@ -2,7 +2,7 @@
 
 Training files carry labels; test files are featurised as declarations only (point-in-time
 against the training state) and their labels are read only after predicting, for scoring.
-XGBoost (hist, native categoricals, raw trader IDs as high-cardinality categoricals) is early
+XGBoost (hist, native categoricals on the FeaturePipeline features) is early
 stopped on the last ~15% of training time, then refitted on all training rows. A second model
 scores critical fraud; the score used for critical recall is picked on the internal validation.
 """
@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.models.metrics import ranking_report, recall_at
 
-# raw trader IDs as extra high-cardinality categoricals: tried on the internal validation
-# (p@5 0.928, p@10 0.802, auc 0.855 with them; 0.924, 0.802, 0.862 without), so left out
-ID_COLUMNS: tuple[str, ...] = ()
-ALL_ID_COLUMNS = ("importer_id", "declarant_id", "seller_id")
+# Raw trader IDs as extra high-cardinality categoricals were tried on the internal validation
+# (p@5 0.928, p@10 0.802, auc 0.855 with them; 0.924, 0.802, 0.862 without), so they are not used.
 VALID_SHARE = 0.15
 MIN_CRITICAL = 5  # fewer critical positives on either side: use the fraud score
 NTHREAD = 2
@@ -50,16 +49,6 @@ REPORT_KEYS = (
     "critical_recall_at_5",
     "critical_recall_at_10",
 )
-
-
-def _with_ids(features: pd.DataFrame, decl: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
-    """Add the raw trader IDs as categoricals whose categories are the IDs seen in ``known``."""
-    out = features.copy()
-    for column in ID_COLUMNS:
-        categories = pd.Index(sorted(known[column].dropna().astype(str).unique()))
-        values = decl[column].astype("string").to_numpy(dtype=object, na_value=None)
-        out[f"id_{column}"] = pd.Categorical(values, categories=categories)
-    return out
 
 
 def _dmatrix(x: pd.DataFrame, y: np.ndarray | None = None) -> Any:
@@ -104,6 +93,7 @@ def run_kcs_benchmark(
 ) -> dict[str, Any]:
     """Train on ``train_files``, score ``test_files``, write the metrics JSON to ``out``."""
     import xgboost as xgb
+
     from customs_risk.data.kcs import kcs_declarations, kcs_outcomes, read_kcs
     from customs_risk.features.pipeline import FeaturePipeline
 
@@ -124,9 +114,7 @@ def run_kcs_benchmark(
     is_valid = (days >= cut).to_numpy()
     if is_valid.all() or not is_valid.any():
         is_valid = np.arange(len(decl)) >= int(len(decl) * (1.0 - VALID_SHARE))
-    fit_part = decl[~is_valid]
-    xval_all = _with_ids(features, decl, fit_part)
-    xtr, xva = xval_all[~is_valid], xval_all[is_valid]
+    xtr, xva = features[~is_valid], features[is_valid]
 
     params = {**BASE_PARAMS, "seed": seed}
     rng = np.random.default_rng(seed)
@@ -150,18 +138,17 @@ def run_kcs_benchmark(
             key=lambda k: recall_at(yc_va, choices[k], 0.05) + recall_at(yc_va, choices[k], 0.10),
         )
 
-    # refit on all training rows with the best numbers of rounds; IDs known from all training
-    xall = _with_ids(features, decl, decl)
-    fraud_model = xgb.train(best_params, _dmatrix(xall, y), num_boost_round=best_rounds)
+    # refit on all training rows with the best numbers of rounds
+    dall = _dmatrix(features, y)
+    fraud_model = xgb.train(best_params, dall, num_boost_round=best_rounds)
 
     raw_test = read_kcs(test_files)
     decl_test = kcs_declarations(raw_test)
-    xtest = _with_ids(FeaturePipeline().transform(decl_test, state=state), decl_test, decl)
-    dtest = _dmatrix(xtest)
+    dtest = _dmatrix(FeaturePipeline().transform(decl_test, state=state))
     p_test = fraud_model.predict(dtest)
     crit_score = p_test
     if critical_choice != "fraud":
-        crit_model = xgb.train(crit_params, _dmatrix(xall, yc), num_boost_round=crit_rounds)
+        crit_model = xgb.train(crit_params, _dmatrix(features, yc), num_boost_round=crit_rounds)
         pc_test = crit_model.predict(dtest)
         crit_score = pc_test if critical_choice == "critical" else np.sqrt(p_test * pc_test)
 

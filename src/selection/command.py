@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+
 from customs_risk.data.contracts import DECLARATIONS_FILE
 from customs_risk.selection.decide import Scorer, decide_with_scorer
 from customs_risk.selection.policy import ChannelPolicy

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.profiles import (
     ProfileHits,

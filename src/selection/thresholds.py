@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
 from customs_risk.selection.policy import ChannelPolicy, Shares
 from customs_risk.selection.profiles import ProfileSet, decision_days, evaluate_profiles
-from pydantic import BaseModel, ConfigDict, Field
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
 from customs_risk.data.contracts import (
     DECLARATION_COLUMNS,
     DECLARATIONS_FILE,
@@ -309,8 +310,9 @@ def test_write_world_round_trip(small: World, tmp_path: Path) -> None:
 
 
 def test_cli_generate(tmp_path: Path) -> None:
-    from customs_risk.cli import app
     from typer.testing import CliRunner
+
+    from customs_risk.cli import app
 
     out = tmp_path / "cli"
     result = CliRunner().invoke(

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from customs_risk.cli import app
 from customs_risk.data.validation import validate_dataset
-from typer.testing import CliRunner
 
 SAMPLE = Path(__file__).parent / "kcs_sample" / "kcs_sample.csv"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "kcs"

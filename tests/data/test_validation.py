@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from customs_risk.cli import app
 from customs_risk.data.contracts import QUARANTINE_FILE
 from customs_risk.data.generator import generate_world, write_world
 from customs_risk.data.validation import validate_dataset
 from customs_risk.data.world_config import WorldConfig
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+from typer.testing import CliRunner
+
 from customs_risk.cli import app
 from customs_risk.features.state import FeatureState
-from typer.testing import CliRunner
 
 
 def _folder(world, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from customs_risk.features.config import GradeRule
 from customs_risk.features.grades import GRADES, grade_codes, grade_importers
 from customs_risk.features.pipeline import FeaturePipeline

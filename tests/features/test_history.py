@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from customs_risk.features.pipeline import FeaturePipeline
 
 from .conftest import assert_same_features

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from customs_risk.features.config import LOG_UNIT_VALUE_GRID, RATE_GRID, Grid
 from customs_risk.features.pipeline import FeaturePipeline
 from customs_risk.features.quantiles import (

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from customs_risk.features.declaration import DECLARATION_NUMERIC
 from customs_risk.features.history import HISTORY_STATS
 from customs_risk.features.pipeline import FeaturePipeline

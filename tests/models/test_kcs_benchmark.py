@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from customs_risk.models.kcs_benchmark import REPORT_KEYS, run_kcs_benchmark
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "kcs_sample" / "kcs_sample.csv"
@@ -37,8 +38,9 @@ def test_benchmark_keys_and_determinism(split: tuple[Path, Path, int], tmp_path:
 
 
 def test_cli_benchmark(split: tuple[Path, Path, int], tmp_path: Path) -> None:
-    from customs_risk.cli import app
     from typer.testing import CliRunner
+
+    from customs_risk.cli import app
 
     train, test, n_test = split
     out = tmp_path / "m.json"

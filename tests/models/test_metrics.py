@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from customs_risk.models.metrics import precision_at, ranking_report, recall_at, revenue_share_at
 
 Y = np.array([1, 0, 1, 0, 0, 1, 0, 0, 0, 0])

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+
 from customs_risk.selection.profiles import ProfileSet, parse_profile
 
 BASE_PROFILE: dict[str, Any] = {

@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from typer.testing import CliRunner
+
 from customs_risk.cli import app
 from customs_risk.selection.decide import DECISION_COLUMNS, decide, decide_with_scorer
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.profiles import ProfileSet, parse_profile
 from customs_risk.selection.synthetic import heuristic_scores, synthetic_declarations
 from customs_risk.selection.thresholds import calibrate_thresholds
-from typer.testing import CliRunner
 
 POLICY = ChannelPolicy(
     version="d-1",

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from customs_risk.selection.policy import ChannelPolicy
 from pydantic import ValidationError
+
+from customs_risk.selection.policy import ChannelPolicy
 
 
 def test_office_override_merges_with_global() -> None:

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+
 from customs_risk.selection.random_control import control_draw, control_draws, random_channel
 
 

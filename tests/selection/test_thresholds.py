@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from customs_risk.selection.decide import decide
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.profiles import ProfileSet, parse_profile

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from customs_risk.data.world_config import CatalogueConfig, CountryConfig, RegimeConfig
 
 CHAPTERS = np.array([c for c in range(1, 98) if c != 77], dtype=np.int64)

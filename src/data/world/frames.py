@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
 from customs_risk.data.contracts import DECLARATION_COLUMNS, FRAUD_TYPES, OUTCOME_COLUMNS
 from customs_risk.data.world.catalogue import Catalogue, Countries
 from customs_risk.data.world.inspection import CHANNEL_NAMES, LEGACY_RULES, SELECTED_BY

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from customs_risk.data.contracts import FRAUD_TYPES
 from customs_risk.data.world_config import DelayConfig, LegacyConfig
 

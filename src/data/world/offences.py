@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from customs_risk.data.contracts import FRAUD_TYPES
 from customs_risk.data.world.catalogue import Catalogue, Countries
 from customs_risk.data.world.shipments import ROUTES, Shipments

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from customs_risk.data.world.catalogue import CHAPTERS, Catalogue, Countries
 from customs_risk.data.world.traders import MODE_BY_OFFICE, Traders
 from customs_risk.data.world_config import WorldConfig

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from customs_risk.data.world.catalogue import Catalogue, Countries
 from customs_risk.data.world.inspection import GREEN, LegacyDraws, decide_channels
 from customs_risk.data.world.offences import OffencePlan

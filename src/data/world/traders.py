@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from customs_risk.data.world.catalogue import Catalogue, Countries
 from customs_risk.data.world_config import OFFENCE_TYPES, TraderConfig
 
