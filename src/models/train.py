@@ -1,0 +1,352 @@
+"""The training job: features, tuned XGBoost and neural models per target, the served bundle,
+MLflow logging and registration as ``challenger``.
+
+Windows (by declaration day): train | valid (early stopping, tuning, model choice, calibration)
+| test (the newest ``test_days``: held out, reported, and the window ``promote`` compares on).
+Models learn only from inspected rows. The bundle's models are the ones tuned on train and
+chosen on valid; its feature state is fitted on all the data, and its thresholds are calibrated
+on the score distribution of the newest ``calibration_days``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from customs_risk.models.boosting import BoostedModel, fit_boosted
+from customs_risk.models.bundle import RiskModel
+from customs_risk.models.calibration import Calibrator, reliability_curve
+from customs_risk.models.dataset import Labels, Split, label_rows, load_training_data, time_split
+from customs_risk.models.metrics import ranking_report, revenue_share_at
+from customs_risk.models.settings import TrainSettings
+from customs_risk.models.tuning import Experiment, StudyResult, run_study
+
+log = logging.getLogger(__name__)
+SCORES_FILE = "scores.parquet"
+METRICS_FILE = "metrics.json"
+BUNDLE_DIR = "bundle"
+
+
+@dataclass
+class TrainingFrame:
+    """Everything the studies need: features, labels, split and the masks of labelled rows."""
+
+    declarations: pd.DataFrame
+    features: pd.DataFrame
+    labels: Labels
+    split: Split
+
+    def rows(self, window: str) -> np.ndarray:
+        """Labelled (inspected) rows of a window."""
+        return np.flatnonzero(getattr(self.split, window) & self.labels.inspected)
+
+    def x(self, window: str) -> pd.DataFrame:
+        return self.features.iloc[self.rows(window)]
+
+    def y(self, target: str, window: str) -> np.ndarray:
+        values = {"offence": self.labels.fraud, "critical": self.labels.critical}.get(target)
+        if values is None:
+            values = np.nan_to_num(self.labels.revenue)  # unknown revenue counts as none
+        return values[self.rows(window)]
+
+
+@dataclass
+class Candidate:
+    """A tuned model family's best models and validation metrics."""
+
+    family: str
+    models: dict[str, Any]
+    valid: dict[str, dict[str, float]]
+    studies: list[StudyResult] = field(default_factory=list)
+
+
+def target_metrics(target: str, frame: TrainingFrame, window: str, pred: np.ndarray) -> dict:
+    """Validation/test metrics of one target on a window's labelled rows."""
+    if target == "revenue":
+        rev = frame.y("revenue", window)
+        return {
+            "revenue_share_at_5": revenue_share_at(rev, pred, 0.05),
+            "revenue_share_at_10": revenue_share_at(rev, pred, 0.10),
+        }
+    return ranking_report(frame.y(target, window), pred)
+
+
+def objective_value(target: str, metrics: dict[str, float]) -> float:
+    """The number tuning maximises and model choice compares, per target."""
+    if target == "revenue":
+        return 0.5 * (metrics["revenue_share_at_5"] + metrics["revenue_share_at_10"])
+    value = metrics["auc"]
+    return float(value) if np.isfinite(value) else 0.0
+
+
+def tune_xgboost(experiment: Experiment, frame: TrainingFrame, seed: int) -> Candidate:
+    """Optuna study per target (offence, revenue); critical reuses the offence parameters."""
+    import mlflow
+    import optuna
+
+    fixed = experiment.fixed
+    models: dict[str, Any] = {}
+    valid: dict[str, dict[str, float]] = {}
+    studies = []
+    for target in ("offence", "revenue"):
+
+        def objective(params: dict, trial: optuna.Trial, target: str = target):
+            def on_round(step: int, value: float) -> None:
+                trial.report(value if target != "revenue" else -value, step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+
+            model = fit_boosted(
+                target,
+                frame.x("train"),
+                frame.y(target, "train"),
+                frame.x("valid"),
+                frame.y(target, "valid"),
+                params,
+                seed,
+                max_rounds=int(fixed.get("max_rounds", 800)),
+                early_stopping=int(fixed.get("early_stopping", 40)),
+                on_round=on_round,
+            )
+            metrics = target_metrics(target, frame, "valid", model.predict_frame(frame.x("valid")))
+            metrics["rounds"] = model.rounds
+            return objective_value(target, metrics), metrics, model
+
+        with mlflow.start_run(run_name=f"xgboost-{target}", nested=True):
+            study = run_study(experiment, f"xgboost-{target}", objective)
+            mlflow.log_params({f"best_{k}": v for k, v in study.best_params.items()})
+            mlflow.log_metrics({f"valid_{k}": v for k, v in study.best_metrics.items()})
+            mlflow.set_tags({"n_trials": len(study.trials), "n_pruned": study.n_pruned})
+        models[target], valid[target] = study.best_model, study.best_metrics
+        studies.append(study)
+
+    offence: BoostedModel = models["offence"]
+    y_crit = frame.y("critical", "train")
+    if np.nansum(y_crit) >= 5 and np.nansum(frame.y("critical", "valid")) >= 5:
+        critical = fit_boosted(
+            "critical",
+            frame.x("train"),
+            y_crit,
+            frame.x("valid"),
+            frame.y("critical", "valid"),
+            offence.params,
+            seed,
+            max_rounds=int(fixed.get("max_rounds", 800)),
+            early_stopping=int(fixed.get("early_stopping", 40)),
+        )
+        models["critical"] = critical
+        valid["critical"] = target_metrics(
+            "critical", frame, "valid", critical.predict_frame(frame.x("valid"))
+        )
+    return Candidate("xgboost", models, valid, studies)
+
+
+def tune_neural(experiment: Experiment, frame: TrainingFrame, seed: int) -> Candidate:
+    """One study of the two-headed network (offence + revenue) of the experiment's kind."""
+    from customs_risk.models.neural_target import tune_neural_family
+
+    return tune_neural_family(experiment, frame, seed)
+
+
+def choose(candidates: list[Candidate]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Per target, the candidate with the best validation objective."""
+    chosen: dict[str, Any] = {}
+    families: dict[str, str] = {}
+    for target in ("offence", "critical", "revenue"):
+        best = None
+        for cand in candidates:
+            if target not in cand.models:
+                continue
+            value = objective_value(target, cand.valid[target])
+            if best is None or value > best[0]:
+                best = (value, cand)
+        if best is not None:
+            chosen[target] = best[1].models[target]
+            families[target] = best[1].family
+    return chosen, families
+
+
+def predict_frame(model: Any, features: pd.DataFrame, declarations: pd.DataFrame) -> np.ndarray:
+    """Predictions of any target model on a feature frame."""
+    if isinstance(model, BoostedModel):
+        return model.predict_frame(features)
+    return model.predict(features, declarations)
+
+
+def window_scores(
+    models: dict[str, Any], calibrator: Calibrator, frame: TrainingFrame, rows: np.ndarray
+) -> pd.DataFrame:
+    """Score columns (as ``RiskModel.score``) for rows of the training frame, point-in-time."""
+    x = frame.features.iloc[rows]
+    decl = frame.declarations.iloc[rows].reset_index(drop=True)
+    raw = predict_frame(models["offence"], x, decl)
+    out = pd.DataFrame(
+        {
+            "declaration_id": decl["declaration_id"].astype("str"),
+            "item_no": decl["item_no"].astype("int64"),
+            "fraud_probability": calibrator(raw),
+            "raw_offence_score": raw,
+        }
+    )
+    nan = np.full(len(rows), np.nan)
+    crit = predict_frame(models["critical"], x, decl) if "critical" in models else nan
+    rev = predict_frame(models["revenue"], x, decl) if "revenue" in models else nan
+    out["critical_probability"] = crit
+    out["expected_revenue"] = np.maximum(rev, 0.0)
+    grade = x["importer_grade"] if "importer_grade" in x.columns else None
+    out["trader_grade"] = (
+        pd.Series(grade.astype("object").to_numpy(), dtype="str") if grade is not None else None
+    )
+    return out
+
+
+def build_frame(settings: TrainSettings, declarations, outcomes) -> tuple[TrainingFrame, Any]:
+    """Point-in-time features of the whole period and the serving state fitted on all of it."""
+    from customs_risk.features.pipeline import FeaturePipeline
+
+    pipeline = FeaturePipeline()
+    state = pipeline.fit(declarations, outcomes)
+    features = pipeline.transform(declarations, outcomes=outcomes)
+    split = time_split(declarations["declared_at"], settings.valid_days, settings.test_days)
+    frame = TrainingFrame(declarations, features, label_rows(declarations, outcomes), split)
+    return frame, state
+
+
+@dataclass
+class TrainResult:
+    """What the job produced."""
+
+    bundle: RiskModel
+    metrics: dict[str, Any]
+    scores: pd.DataFrame
+    run_id: str | None
+    version: str | None
+
+
+class TrainJob:
+    """``customs-risk train``: see the module docstring."""
+
+    def __init__(self, settings: TrainSettings, mlflow_settings: Any = None):
+        self.settings = settings
+        self.mlflow_settings = mlflow_settings
+
+    def run(self) -> TrainResult:
+        import mlflow
+
+        from customs_risk.models.tracking import configure, log_bundle, register
+
+        s = self.settings
+        start = time.perf_counter()
+        mlflow_settings = configure(self.mlflow_settings)
+        experiments = [
+            Experiment.load(path).with_budget(s.trials, s.seconds) for path in s.experiments
+        ]
+        declarations, outcomes = load_training_data(s.data)
+        log.info("features for %d declaration items", len(declarations))
+        frame, state = build_frame(s, declarations, outcomes)
+        feature_seconds = time.perf_counter() - start
+        windows = frame.split.describe(declarations["declared_at"])
+
+        with mlflow.start_run(run_name="train") as run:
+            mlflow.log_params({"seed": s.seed, "data": str(s.data), **windows})
+            mlflow.log_params({"experiments": ",".join(e.name for e in experiments)})
+            candidates = []
+            for experiment in experiments:
+                tune = tune_xgboost if experiment.model == "xgboost" else tune_neural
+                candidates.append(tune(experiment, frame, s.seed))
+            models, families = choose(candidates)
+            valid_rows = frame.rows("valid")
+            valid_decl = frame.declarations.iloc[valid_rows].reset_index(drop=True)
+            raw_valid = predict_frame(models["offence"], frame.x("valid"), valid_decl)
+            calibrator = Calibrator.fit(raw_valid, frame.y("offence", "valid"))
+
+            test_rows = np.flatnonzero(frame.split.test)
+            scores = window_scores(models, calibrator, frame, test_rows)
+            metrics = self._metrics(frame, scores, candidates, families)
+            thresholds, policy = self._thresholds(frame, models, calibrator)
+            meta = {
+                "name": mlflow_settings.model_name,
+                "run_id": run.info.run_id,
+                "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+                "seed": s.seed,
+                "windows": windows,
+                "families": families,
+                "metrics": metrics,
+                "policy_version": policy.version,
+                "feature_columns": state.feature_columns,
+            }
+            bundle = RiskModel(state, models, calibrator, policy, thresholds, meta)
+            metrics["seconds_features"] = round(feature_seconds, 2)
+            metrics["seconds"] = round(time.perf_counter() - start, 2)
+            mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+            mlflow.set_tags({f"family_{t}": f for t, f in families.items()})
+            self._write(bundle, metrics, scores, frame)
+            mlflow.log_artifact(str(s.out / METRICS_FILE))
+            version = None
+            if s.register_model:
+                example = declarations.tail(3).reset_index(drop=True)
+                uri = log_bundle(bundle, example)
+                version = register(uri, mlflow_settings)
+                bundle.meta["model_version"] = f"{mlflow_settings.model_name}/{version}"
+                (s.out / BUNDLE_DIR / "meta.json").write_text(
+                    json.dumps(bundle.meta, indent=2, default=str)
+                )
+        return TrainResult(bundle, metrics, scores, run.info.run_id, version)
+
+    def _metrics(self, frame, scores, candidates, families) -> dict[str, Any]:
+        test_rows = np.flatnonzero(frame.split.test)
+        labelled = frame.labels.inspected[test_rows]
+        fp = scores["fraud_probability"].to_numpy()[labelled]
+        report = ranking_report(
+            frame.labels.fraud[test_rows][labelled],
+            fp,
+            revenue=np.nan_to_num(frame.labels.revenue[test_rows][labelled]),
+            critical=frame.labels.critical[test_rows][labelled],
+        )
+        er = scores["expected_revenue"].to_numpy()[labelled]
+        rev = np.nan_to_num(frame.labels.revenue[test_rows][labelled])
+        metrics: dict[str, Any] = {f"test_{k}": v for k, v in report.items()}
+        metrics["test_revenue_model_share_at_5"] = revenue_share_at(rev, er, 0.05)
+        metrics["test_revenue_model_share_at_10"] = revenue_share_at(rev, er, 0.10)
+        metrics["test_n_labelled"] = int(labelled.sum())
+        metrics["test_n_rows"] = len(test_rows)
+        for cand in candidates:
+            for target, values in cand.valid.items():
+                for key in ("auc", "precision_at_5", "precision_at_10", "revenue_share_at_10"):
+                    if key in values:
+                        metrics[f"valid_{cand.family}_{target}_{key}"] = values[key]
+        metrics["families"] = families
+        metrics["reliability"] = reliability_curve(frame.labels.fraud[test_rows][labelled], fp)
+        return metrics
+
+    def _thresholds(self, frame: TrainingFrame, models, calibrator):
+        from customs_risk.selection.policy import ChannelPolicy
+        from customs_risk.selection.profiles import ProfileSet, load_profiles
+        from customs_risk.selection.thresholds import calibrate_thresholds
+
+        s = self.settings
+        policy = ChannelPolicy.from_yaml(s.policy) if s.policy else ChannelPolicy()
+        profiles = load_profiles(s.profiles) if s.profiles and s.profiles.exists() else ProfileSet()
+        days = frame.declarations["declared_at"].dt.normalize()
+        recent = (days > days.max() - pd.Timedelta(days=s.calibration_days)).to_numpy()
+        rows = np.flatnonzero(recent)
+        scores = window_scores(models, calibrator, frame, rows)
+        decl = frame.declarations.iloc[rows].reset_index(drop=True)
+        return calibrate_thresholds(scores, decl, policy, profiles), policy
+
+    def _write(self, bundle: RiskModel, metrics, scores: pd.DataFrame, frame) -> None:
+        out = self.settings.out
+        out.mkdir(parents=True, exist_ok=True)
+        bundle.save(out / BUNDLE_DIR)
+        (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        test = frame.declarations.loc[frame.split.test, ["declared_at", "office_id"]]
+        scores = scores.assign(
+            declared_at=test["declared_at"].to_numpy(), office_id=test["office_id"].to_numpy()
+        )
+        scores.to_parquet(out / SCORES_FILE, index=False)
