@@ -19,6 +19,8 @@ import_app = typer.Typer(
 app.add_typer(import_app, name="import")
 benchmark_app = typer.Typer(help="Benchmarks on public data sets.", no_args_is_help=True)
 app.add_typer(benchmark_app, name="benchmark")
+outcomes_app = typer.Typer(help="The outcome and decision store.", no_args_is_help=True)
+app.add_typer(outcomes_app, name="outcomes")
 
 
 @app.command()
@@ -116,6 +118,75 @@ def trader(
     from customs_risk.features.enquiry import run_trader_command
 
     raise typer.Exit(run_trader_command(importer_id, data, as_of))
+
+
+@outcomes_app.command("export")
+def outcomes_export(
+    out: Annotated[Path, typer.Option(help="Folder for outcomes.parquet, decisions.parquet.")],
+    store_url: Annotated[
+        str | None, typer.Option(help="Store URL (default: CUSTOMS_RISK_STORE_URL or SQLite).")
+    ] = None,
+) -> None:
+    """Export stored outcomes (outcome contract) and decisions to parquet; print counts."""
+    from customs_risk.serving.export import run_export_command
+
+    raise typer.Exit(run_export_command(out, store_url))
+
+
+@app.command()
+def train(
+    params: Annotated[Path | None, typer.Option(help="params.yaml with a train: section.")] = Path(
+        "params.yaml"
+    ),
+    data: Annotated[Path | None, typer.Option(help="Dataset folder (overrides params).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (overrides params).")] = None,
+    experiment: Annotated[
+        list[Path] | None, typer.Option(help="Experiment YAML (repeatable; overrides params).")
+    ] = None,
+    trials: Annotated[int | None, typer.Option(help="Trials per study (overrides).")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Seconds per study (overrides).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (overrides).")] = None,
+    register: Annotated[bool, typer.Option(help="Register the model as challenger.")] = True,
+) -> None:
+    """Tune and train the models, log them to MLflow, register the bundle as challenger."""
+    from customs_risk.models.command import run_train_command
+
+    raise typer.Exit(
+        run_train_command(params, data, out, experiment, trials, seconds, seed, register)
+    )
+
+
+@app.command()
+def evaluate(
+    train_dir: Annotated[Path, typer.Option(help="Training output folder.")] = Path("data/models"),
+    data: Annotated[Path, typer.Option(help="Dataset folder (truth.parquet if generated).")] = Path(
+        "data/raw/world"
+    ),
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports"),
+    seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
+) -> None:
+    """Evaluate the test window: model vs random, price rule and oracle; metrics and plots."""
+    from customs_risk.models.command import run_evaluate_command
+
+    raise typer.Exit(run_evaluate_command(train_dir, data, out, seed))
+
+
+@app.command()
+def promote(
+    data: Annotated[Path, typer.Option(help="Dataset folder with the newest window.")] = Path(
+        "data/raw/world"
+    ),
+    window_days: Annotated[int, typer.Option(help="Newest days compared on.")] = 45,
+    metric: Annotated[str, typer.Option(help="Deciding metric.")] = "auc",
+    min_delta: Annotated[float, typer.Option(help="Required improvement.")] = 0.0,
+    force: Annotated[bool, typer.Option(help="Promote even if not better.")] = False,
+    to: Annotated[str | None, typer.Option(help="Point champion at this version.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the comparison JSON here.")] = None,
+) -> None:
+    """Compare challenger and champion on the newest window; move champion (or roll back)."""
+    from customs_risk.models.command import run_promote_command
+
+    raise typer.Exit(run_promote_command(data, window_days, metric, min_delta, force, to, out))
 
 
 if __name__ == "__main__":

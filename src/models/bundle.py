@@ -171,7 +171,7 @@ class RiskModel:
             model_version=self.version,
         )
         if reasons and self.policy.top_reasons > 0:
-            wanted = decisions["model_channel"].isin(["red", "orange"]).to_numpy()
+            wanted = decisions["model_channel"].isin(["red", "orange"]).to_numpy().copy()
             if not self.policy.reasons_for_green:
                 wanted &= decisions["channel"].isin(["red", "orange"]).to_numpy()
             rows = np.flatnonzero(wanted)

@@ -197,6 +197,9 @@ def window_scores(
     nan = np.full(len(rows), np.nan)
     crit = predict_frame(models["critical"], x, decl) if "critical" in models else nan
     rev = predict_frame(models["revenue"], x, decl) if "revenue" in models else nan
+    out["price_deviation"] = (
+        x["uv_unit_dev"].to_numpy(dtype=np.float64) if "uv_unit_dev" in x else nan
+    )
     out["critical_probability"] = crit
     out["expected_revenue"] = np.maximum(rev, 0.0)
     grade = x["importer_grade"] if "importer_grade" in x.columns else None

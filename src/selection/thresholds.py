@@ -10,6 +10,11 @@ q = (1 - p_red - p_orange) * (1 - r_red - r_orange). The model must select
 of the rows it ranks (clamped to [0, 1]); the thresholds are the (1 - F_red) and
 (1 - F_red - F_orange) quantiles of the adjusted key over those rows. Since the random draw is
 independent of the score, the quantiles are taken over all rows not forced by a profile.
+
+``refresh_thresholds`` is the daily refresh the served model uses: it calibrates on the most recent
+``window_days`` days and corrects each office's targets for what the current capacity period has
+already selected (pacing), so that the shares of the period meet the targets although an office's
+score distribution moves from one week to the next (importer mix, seasonality, growth).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,9 @@ class OfficeThresholds(BaseModel):
     orange: float
     n_rows: int = Field(ge=0)
     pooled: bool = False
+    # targets the thresholds were calibrated for when they differ from the policy's (pacing)
+    target_red: float | None = None
+    target_orange: float | None = None
 
 
 class Thresholds(BaseModel):
@@ -55,6 +64,8 @@ class Thresholds(BaseModel):
     window_start: dt.datetime | None = None
     window_end: dt.datetime | None = None
     warnings: list[str] = Field(default_factory=list)
+    window_days: float | None = None
+    horizon_days: float | None = None
 
     def arrays_for(self, office_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """Red and orange thresholds per row (the fallback for offices not calibrated)."""
@@ -144,23 +155,43 @@ def revenue_scale_of(scores: pd.DataFrame, policy: ChannelPolicy) -> float:
     return float(np.quantile(er, 0.99)) if len(er) else 1.0
 
 
+def recent_rows(declarations_df: pd.DataFrame, window_days: float | None) -> np.ndarray:
+    """Mask of the rows declared in the last ``window_days`` days before the latest row."""
+    n = len(declarations_df)
+    if window_days is None or n == 0 or "declared_at" not in declarations_df.columns:
+        return np.ones(n, dtype=bool)
+    if window_days <= 0:
+        raise ValueError(f"window_days must be > 0, got {window_days}")
+    stamps = pd.to_datetime(declarations_df["declared_at"])
+    start = stamps.max() - pd.Timedelta(days=window_days)
+    return (stamps > start).to_numpy(dtype=bool, na_value=False)
+
+
 def calibrate_thresholds(
     scores_df: pd.DataFrame,
     declarations_df: pd.DataFrame,
     policy: ChannelPolicy,
     profiles: ProfileSet | None = None,
     as_of: dt.date | None = None,
+    *,
+    window_days: float | None = None,
+    targets: Mapping[str, Shares] | None = None,
 ) -> Thresholds:
     """Calibrate per-office thresholds on a window so that the targets of the policy are met.
 
     Offices with fewer than ``policy.min_office_rows`` rows, offices only named in the policy and
     the fallback for unknown offices use the pooled distribution of the window.
+    ``window_days``: calibrate on the rows of the last ``window_days`` days only (None: all rows).
+    ``targets``: per-office shares replacing the policy's (``refresh_thresholds`` passes the
+    paced targets); recorded as ``target_red`` / ``target_orange`` on the office.
     """
     if len(scores_df) != len(declarations_df):
         got, want = len(scores_df), len(declarations_df)
         raise ValueError(f"scores ({got} rows) and declarations ({want} rows) differ")
-    scores_df = scores_df.reset_index(drop=True)
-    declarations_df = declarations_df.reset_index(drop=True)
+    recent = recent_rows(declarations_df, window_days)
+    scores_df = scores_df[recent].reset_index(drop=True)
+    declarations_df = declarations_df[recent].reset_index(drop=True)
+    targets = targets or {}
     scale = revenue_scale_of(scores_df, policy)
     key = policy.adjusted_score(scores_df, declarations_df, scale)
     n = len(key)
@@ -171,17 +202,20 @@ def calibrate_thresholds(
     offices = declarations_df["office_id"].astype("str").to_numpy()
     warnings: list[str] = []
     result: dict[str, OfficeThresholds] = {}
-    names = sorted(set(offices.tolist()) | set(policy.offices))
+    names = sorted(set(offices.tolist()) | set(policy.offices) | set(targets))
     counts = pd.Series(offices).value_counts()
     for office in names:
-        shares = policy.shares_for(office)
+        shares = targets.get(office) or policy.shares_for(office)
         n_office = int(counts.get(office, 0))
         if n_office >= policy.min_office_rows:
             rows = offices == office
-            result[office] = _office_thresholds(key[rows], forced[rows], shares, office, warnings)
+            cut = _office_thresholds(key[rows], forced[rows], shares, office, warnings)
         else:
-            pooled = _office_thresholds(key, forced, shares, f"{office} (pooled)", warnings)
-            result[office] = pooled.model_copy(update={"n_rows": n_office, "pooled": True})
+            cut = _office_thresholds(key, forced, shares, f"{office} (pooled)", warnings)
+            cut = cut.model_copy(update={"n_rows": n_office, "pooled": True})
+        if office in targets:
+            cut = cut.model_copy(update={"target_red": shares.red, "target_orange": shares.orange})
+        result[office] = cut
     fallback = _office_thresholds(key, forced, policy.shares, "fallback", warnings)
     for w in warnings:
         log.warning("calibration: %s", w)
@@ -199,4 +233,90 @@ def calibrate_thresholds(
         window_start=start,
         window_end=end,
         warnings=warnings,
+        window_days=window_days,
     )
+
+
+def paced_targets(
+    policy: ChannelPolicy,
+    decided: pd.DataFrame,
+    rows_per_day: Mapping[str, float],
+    horizon_days: float,
+    max_correction: float = 0.5,
+) -> dict[str, Shares]:
+    """Per-office targets that bring the period's shares back to the policy's within the horizon.
+
+    With n rows of the office decided so far in the period, of which s in a channel with target T,
+    and m expected rows a day, the next day's target is T + (T * n - s) / (horizon_days * m):
+    an office that selected too many so far selects fewer until the period's share is back on
+    target. The correction is bounded by ``max_correction`` times T (and by the random share
+    below), so one unusual day cannot swing the thresholds far.
+    """
+    if horizon_days <= 0:
+        raise ValueError(f"horizon_days must be > 0, got {horizon_days}")
+    out: dict[str, Shares] = {}
+    if decided is None or len(decided) == 0:
+        return out
+    channel = decided["channel"].astype("str").to_numpy()
+    tally = pd.DataFrame(
+        {
+            "office": decided["office_id"].astype("str").to_numpy(),
+            "red": channel == "red",
+            "orange": channel == "orange",
+        }
+    ).groupby("office")
+    n = tally.size()
+    picked = tally[["red", "orange"]].sum()
+    for office in n.index:
+        base = policy.shares_for(str(office))
+        per_day = max(float(rows_per_day.get(office, 0.0)), 1.0)
+        new = {}
+        for name, floor in (("red", base.random_red), ("orange", base.random_orange)):
+            target = getattr(base, name)
+            gap = (target * n[office] - picked.loc[office, name]) / (horizon_days * per_day)
+            gap = min(max(gap, -max_correction * target), max_correction * target)
+            new[name] = min(max(target + gap, floor), 1.0)
+        new["orange"] = min(new["orange"], 1.0 - new["red"])
+        if new["orange"] < base.random_orange:  # red + orange near 1: keep the model's order valid
+            new["red"] = 1.0 - base.random_orange
+            new["orange"] = base.random_orange
+        out[str(office)] = Shares.model_validate(base.model_dump() | new)
+    return out
+
+
+def refresh_thresholds(
+    scores_df: pd.DataFrame,
+    declarations_df: pd.DataFrame,
+    policy: ChannelPolicy,
+    profiles: ProfileSet | None = None,
+    as_of: dt.date | None = None,
+    *,
+    window_days: float = 28.0,
+    decided: pd.DataFrame | None = None,
+    horizon_days: float = 3.0,
+    max_correction: float = 0.5,
+) -> Thresholds:
+    """The daily refresh: calibrate on the last ``window_days`` days, paced by the period so far.
+
+    ``scores_df`` / ``declarations_df``: the recent declarations (at least ``window_days`` days;
+    older rows are ignored) and their scores. ``decided``: the decisions (``decide`` output, at
+    least ``office_id`` and ``channel``) of the current capacity period so far, e.g. since the
+    first of the month; None or empty at the start of a period: the policy's targets.
+    Run it once a day (or more often) and decide the next declarations with the result.
+    """
+    recent = recent_rows(declarations_df, window_days)
+    rows_per_day: dict[str, float] = {}
+    if decided is not None and len(decided):
+        counts = declarations_df.loc[recent, "office_id"].astype("str").value_counts()
+        rows_per_day = {str(o): float(c) / window_days for o, c in counts.items()}
+    targets = paced_targets(policy, decided, rows_per_day, horizon_days, max_correction)
+    thresholds = calibrate_thresholds(
+        scores_df,
+        declarations_df,
+        policy,
+        profiles,
+        as_of,
+        window_days=window_days,
+        targets=targets,
+    )
+    return thresholds.model_copy(update={"horizon_days": horizon_days})

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,7 +14,12 @@ from customs_risk.selection.decide import decide
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.profiles import ProfileSet, parse_profile
 from customs_risk.selection.synthetic import heuristic_scores, synthetic_declarations
-from customs_risk.selection.thresholds import Thresholds, calibrate_thresholds
+from customs_risk.selection.thresholds import (
+    Thresholds,
+    calibrate_thresholds,
+    paced_targets,
+    refresh_thresholds,
+)
 
 N = 360_000  # ~120k rows per office: 0.5 pp is > 3 standard errors of the difference
 WEIGHTS = (1 / 3, 1 / 3, 1 / 3, 0.0)
@@ -246,3 +252,148 @@ def test_generated_world_if_available() -> None:
     inspected = out["channel"] != "green"
     for p, group in inspected.groupby(out["propensity"].round(12)):
         assert abs(group.mean() - p) <= 4 * math.sqrt(max(p * (1 - p), 1e-12) / len(group)) + 1e-12
+
+
+# --- calibration window, daily refresh and pacing -------------------------------------------------
+
+DRIFT_DAYS, DRIFT_ROWS_PER_DAY = 56, 2000  # two offices of ~1,000 rows a day
+
+
+@pytest.fixture(scope="module")
+def drifting() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two offices over 56 days; OF-NORTH's scores rise by 3% a day (importer mix moving to
+    riskier traders), OF-PORT's are stable."""
+    decl = synthetic_declarations(
+        DRIFT_DAYS * DRIFT_ROWS_PER_DAY, seed=4, days=DRIFT_DAYS, office_weights=(0.5, 0.5, 0, 0)
+    )
+    scores = heuristic_scores(decl, seed=4)
+    day = (decl["declared_at"] - decl["declared_at"].min()).dt.days.to_numpy()
+    north = (decl["office_id"] == "OF-NORTH").to_numpy()
+    fp = scores["fraud_probability"].to_numpy() * np.where(north, np.exp(0.03 * day), 1.0)
+    scores["fraud_probability"] = np.minimum(fp, 1.0)
+    return decl, scores
+
+
+def _period_errors(out: pd.DataFrame, policy: ChannelPolicy) -> dict[str, float]:
+    errors = {}
+    for office, row in _shares(out).iterrows():
+        target = policy.shares_for(str(office))
+        errors[str(office)] = max(
+            abs(row.get("red", 0.0) - target.red), abs(row.get("orange", 0.0) - target.orange)
+        )
+    return errors
+
+
+def test_daily_refresh_with_pacing_meets_targets_under_drift(
+    drifting: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Calibrating once on the past 4 weeks misses a drifting office's targets in the next 4
+    weeks (13 pp); the daily refresh on the last 7 days still misses (1.7 pp), and meets them
+    (0.15 pp) when paced by what the period has selected so far."""
+    decl, scores = drifting
+    policy = ChannelPolicy(version="drift")
+    day = decl["declared_at"].dt.normalize()
+    start = day.min() + pd.Timedelta(days=28)
+    past = (day < start).to_numpy()
+    later = ~past
+
+    static = calibrate_thresholds(scores[past], decl[past], policy)
+    out = decide(
+        decl[later].reset_index(drop=True),
+        scores[later].reset_index(drop=True),
+        policy,
+        static,
+        None,
+        seed=3,
+    )
+    before = _period_errors(out, policy)
+    assert before["OF-NORTH"] > 0.02  # the old way: many points off
+    assert before["OF-PORT"] <= 0.005  # stable office fine either way
+
+    after = {}
+    for pacing in (False, True):
+        outs: list[pd.DataFrame] = []
+        for k in range(DRIFT_DAYS - 28):
+            today = (day == start + pd.Timedelta(days=k)).to_numpy()
+            seen = (day < start + pd.Timedelta(days=k)).to_numpy()
+            thresholds = refresh_thresholds(
+                scores[seen].reset_index(drop=True),
+                decl[seen].reset_index(drop=True),
+                policy,
+                window_days=7,
+                decided=pd.concat(outs, ignore_index=True) if outs and pacing else None,
+            )
+            assert thresholds.window_days == 7 and thresholds.n_rows < 8 * DRIFT_ROWS_PER_DAY
+            outs.append(
+                decide(
+                    decl[today].reset_index(drop=True),
+                    scores[today].reset_index(drop=True),
+                    policy,
+                    thresholds,
+                    None,
+                    seed=3,
+                )
+            )
+        after[pacing] = _period_errors(pd.concat(outs, ignore_index=True), policy)
+    # a recent window alone still lags the drift by half its length; pacing closes the gap
+    assert after[False]["OF-NORTH"] > 0.005, after
+    assert max(after[True].values()) <= 0.005, after
+
+
+def test_pacing_moves_targets_against_the_period_so_far() -> None:
+    policy = ChannelPolicy(version="pace")  # red 5%, orange 15%, random 0.5% / 1%
+    channels = ["red"] * 10 + ["orange"] * 15 + ["green"] * 75  # A: red 10%, orange 15%
+    channels += ["red"] * 40 + ["green"] * 60  # B: red 40%, orange 0%
+    decided = pd.DataFrame({"office_id": ["A"] * 100 + ["B"] * 100, "channel": channels})
+    targets = paced_targets(policy, decided, {"A": 100.0, "B": 100.0}, horizon_days=3)
+    # A: red 0.05 + (5 - 10) / 300; orange on target, unchanged
+    assert targets["A"].red == pytest.approx(0.05 - 5 / 300)
+    assert targets["A"].orange == pytest.approx(0.15)
+    # B: red 0.05 - 35 / 300 bounded to -50% of the target; orange 0.15 + 15 / 300
+    assert targets["B"].red == pytest.approx(0.025)
+    assert targets["B"].orange == pytest.approx(0.2)
+    assert targets["B"].random_red == policy.shares.random_red
+    assert paced_targets(policy, decided.head(0), {}, 3) == {}
+    with pytest.raises(ValueError, match="horizon_days"):
+        paced_targets(policy, decided, {}, 0)
+
+
+def test_paced_thresholds_record_targets_and_stay_on_policy_without_decisions(
+    drifting: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    decl, scores = drifting
+    policy = ChannelPolicy(version="drift")
+    plain = refresh_thresholds(scores, decl, policy, window_days=7)
+    assert plain == calibrate_thresholds(scores, decl, policy, window_days=7).model_copy(
+        update={"horizon_days": 3.0}
+    )
+    assert plain.offices["OF-NORTH"].target_red is None
+    last_day = decl["declared_at"].max() - pd.Timedelta(days=7)
+    assert plain.window_start is not None and plain.window_start > last_day
+    over = pd.DataFrame(
+        {"office_id": ["OF-NORTH"] * 1000, "channel": ["red"] * 100 + ["green"] * 900}
+    )
+    paced = refresh_thresholds(scores, decl, policy, window_days=7, decided=over)
+    north = paced.offices["OF-NORTH"]
+    assert north.target_red is not None and north.target_red < policy.shares.red
+    assert north.red > plain.offices["OF-NORTH"].red  # fewer reds: a higher red threshold
+    assert paced.offices["OF-PORT"] == plain.offices["OF-PORT"]
+
+
+def test_thresholds_json_without_new_fields_still_loads(
+    windows: dict[str, pd.DataFrame],
+) -> None:
+    thresholds = calibrate_thresholds(
+        windows["past_scores"].head(5000), windows["past"].head(5000), POLICY
+    )
+    data = thresholds.to_dict()
+    for key in ("window_days", "horizon_days"):
+        data.pop(key)
+    for office in [*data["offices"].values(), data["fallback"]]:
+        office.pop("target_red")
+        office.pop("target_orange")
+    assert Thresholds.from_dict(data) == thresholds
+    with pytest.raises(ValueError, match="window_days"):
+        calibrate_thresholds(
+            windows["past_scores"].head(10), windows["past"].head(10), POLICY, window_days=0
+        )

@@ -1,0 +1,528 @@
+"""The outcome and decision store: inspection results and channel decisions in SQL.
+
+SQLite (a file, WAL mode, busy timeout) by default; PostgreSQL through a
+``postgresql+psycopg://`` URL with the same code. Outcomes are idempotent on
+(declaration_id, item_no): the first write of a key wins, repeats count as duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import pandera.errors as pa_errors
+import sqlalchemy as sa
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.dialects import postgresql, sqlite
+
+from customs_risk.data.contracts import KEY, OUTCOME_COLUMNS, OutcomeSchema
+
+ENV_URL = "CUSTOMS_RISK_STORE_URL"
+DEFAULT_PATH = Path("data/store/outcomes.db")
+BUSY_TIMEOUT_MS = 60_000
+_LOCK_RETRIES = 20
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+_PG_DDL_LOCK = 0x6375_7374_6F6D  # advisory lock key: table creation, one process at a time
+
+T = TypeVar("T")
+
+
+class StoreSettings(BaseSettings):
+    """``CUSTOMS_RISK_STORE_URL`` or ``CUSTOMS_RISK_STORE_PATH`` (a SQLite file)."""
+
+    model_config = SettingsConfigDict(env_prefix="CUSTOMS_RISK_STORE_")
+
+    url: str | None = None
+    path: Path = DEFAULT_PATH
+
+    def resolved_url(self) -> str:
+        """The URL, else ``sqlite:///<path>``."""
+        return self.url or f"sqlite:///{self.path}"
+
+
+class OutcomeRejected(ValueError):
+    """An outcome row breaks the contract; nothing of its batch was written."""
+
+    def __init__(self, field: str, row: int | None, reason: str) -> None:
+        where = f"row {row}" if row is not None else "batch"
+        super().__init__(f"outcome {where}, field {field!r}: {reason}")
+        self.field, self.row, self.reason = field, row, reason
+
+
+metadata = sa.MetaData()
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite rowid autoincrement
+
+outcomes_table = sa.Table(
+    "outcomes",
+    metadata,
+    sa.Column("declaration_id", sa.String, primary_key=True),
+    sa.Column("item_no", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("channel", sa.String, nullable=False),
+    sa.Column("result_at", sa.DateTime, nullable=False),
+    sa.Column("fraud_found", sa.Boolean, nullable=False),
+    sa.Column("fraud_type", sa.String, nullable=True),
+    sa.Column("critical", sa.Boolean, nullable=False),
+    sa.Column("recovered_revenue", sa.Float, nullable=True),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+)
+
+decisions_table = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("decided_at", sa.DateTime, nullable=False),
+    sa.Column("declaration_id", sa.String, nullable=False),
+    sa.Column("item_no", sa.BigInteger, nullable=False),
+    sa.Column("input_digest", sa.String(64), nullable=True),
+    sa.Column("channel", sa.String, nullable=False),
+    sa.Column("selected_by", sa.String, nullable=True),
+    sa.Column("propensity", sa.Float, nullable=True),
+    sa.Column("propensity_red", sa.Float, nullable=True),
+    sa.Column("fraud_probability", sa.Float, nullable=True),
+    sa.Column("expected_revenue", sa.Float, nullable=True),
+    sa.Column("risk_score", sa.Float, nullable=True),
+    sa.Column("profile_ids", sa.Text, nullable=True),
+    sa.Column("model_version", sa.String, nullable=True),
+    sa.Column("policy_version", sa.String, nullable=True),
+    sa.Column("request_id", sa.String, nullable=True),
+    sa.Index("ix_decisions_key", "declaration_id", "item_no"),
+)
+
+STORED_OUTCOME_COLUMNS: list[str] = [*OUTCOME_COLUMNS, "received_at"]
+DECISION_STORE_COLUMNS: dict[str, str] = {
+    "id": "int64",
+    "decided_at": "timestamp",
+    "declaration_id": "str",
+    "item_no": "int64",
+    "input_digest": "str",
+    "channel": "str",
+    "selected_by": "str",
+    "propensity": "float64",
+    "propensity_red": "float64",
+    "fraud_probability": "float64",
+    "expected_revenue": "float64",
+    "risk_score": "float64",
+    "profile_ids": "str",
+    "model_version": "str",
+    "policy_version": "str",
+    "request_id": "str",
+}
+_DECISION_FLOATS = [c for c, t in DECISION_STORE_COLUMNS.items() if t == "float64"]
+_DECISION_TEXTS = ["selected_by", "model_version", "policy_version"]
+
+
+def utcnow() -> dt.datetime:
+    """Now in UTC, naive (the store keeps naive UTC timestamps)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    """Busy timeout first (so the WAL switch itself waits), then WAL mode."""
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _is_transient(exc: sa.exc.DBAPIError) -> bool:
+    """SQLite busy past its timeout, or a PostgreSQL deadlock / serialization failure."""
+    if getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES:
+        return True
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+def _with_lock_retry(fn: Callable[[], T]) -> T:
+    """Run ``fn`` (one transaction), retrying with back-off on transient lock errors."""
+    for attempt in range(_LOCK_RETRIES):
+        try:
+            return fn()
+        except sa.exc.DBAPIError as exc:
+            if not _is_transient(exc) or attempt == _LOCK_RETRIES - 1:
+                raise
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+    raise AssertionError("unreachable")
+
+
+class Store:
+    """Outcomes and decisions in one SQL database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or StoreSettings().resolved_url()
+        self.engine = _make_engine(self.url)
+        self._ready = False
+
+    @classmethod
+    def from_env(cls) -> Store:
+        """A store at ``CUSTOMS_RISK_STORE_URL`` (else the default SQLite file)."""
+        return cls(StoreSettings().resolved_url())
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def create(self) -> None:
+        """Create the tables if absent; safe when several processes start at once."""
+        if self._ready:
+            return
+        _with_lock_retry(self._create_tables)
+        self._ready = True
+
+    def _create_tables(self) -> None:
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_DDL_LOCK})
+            for table in metadata.sorted_tables:
+                conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
+                for index in table.indexes:
+                    conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+
+    def add_outcomes(
+        self,
+        rows: pd.DataFrame | Iterable[Mapping[str, Any]],
+        received_at: dt.datetime | None = None,
+    ) -> dict[str, int]:
+        """Validate and store outcomes; a key already stored (or repeated) is a duplicate.
+
+        Raises :class:`OutcomeRejected` (nothing written) when a row breaks the contract.
+        Returns ``{"inserted": n, "duplicates": m}``.
+        """
+        frame = validate_outcomes(rows)
+        # sorted: concurrent writers take row locks in one order (no PostgreSQL deadlock)
+        unique = frame.drop_duplicates(subset=KEY, keep="first").sort_values(KEY, kind="stable")
+        records = _outcome_records(unique, received_at or utcnow())
+        inserted = self._insert_ignore(records) if records else 0
+        return {"inserted": inserted, "duplicates": len(frame) - inserted}
+
+    def _insert_ignore(self, records: list[dict[str, Any]]) -> int:
+        self.create()
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = insert(outcomes_table).on_conflict_do_nothing(index_elements=KEY)
+        stmt = stmt.returning(outcomes_table.c.item_no)
+
+        def run() -> int:
+            with self.engine.begin() as conn:
+                return len(conn.execute(stmt, records).all())
+
+        return _with_lock_retry(run)
+
+    def add_decisions(
+        self,
+        decisions: pd.DataFrame,
+        inputs: pd.DataFrame | list[Mapping[str, Any]] | None = None,
+        request_id: str | None = None,
+        decided_at: dt.datetime | None = None,
+    ) -> int:
+        """Store decision rows (``decide`` output); ``inputs`` align by position (digests).
+
+        Returns the number of rows stored.
+        """
+        records = decision_records(decisions, inputs, request_id, decided_at or utcnow())
+        if not records:
+            return 0
+        self.create()
+
+        def run() -> int:
+            with self.engine.begin() as conn:
+                conn.execute(decisions_table.insert(), records)
+            return len(records)
+
+        return _with_lock_retry(run)
+
+    def outcomes_frame(self, with_received_at: bool = False) -> pd.DataFrame:
+        """All stored outcomes in contract column order and dtypes, sorted by key."""
+        self.create()
+        query = sa.select(outcomes_table).order_by(*[outcomes_table.c[k] for k in KEY])
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        frame = _typed_frame(rows, {**OUTCOME_COLUMNS, "received_at": "timestamp"})
+        return frame if with_received_at else frame[list(OUTCOME_COLUMNS)]
+
+    def decisions_frame(self) -> pd.DataFrame:
+        """All stored decisions in insertion order."""
+        self.create()
+        query = sa.select(decisions_table).order_by(decisions_table.c.id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return _typed_frame(rows, DECISION_STORE_COLUMNS)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table."""
+        self.create()
+        with self.engine.connect() as conn:
+            return {
+                t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
+                for t in (outcomes_table, decisions_table)
+            }
+
+
+def _make_engine(url: str) -> sa.Engine:
+    """An engine; SQLite gets its folder created, WAL and a busy timeout on every connection."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    database = parsed.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    sa.event.listen(engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+# --- outcome validation -----------------------------------------------------------------------
+
+
+def _as_frame(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    if isinstance(rows, pd.DataFrame):
+        return rows.reset_index(drop=True)
+    records = list(rows)
+    for i, row in enumerate(records):
+        if not isinstance(row, Mapping):
+            raise OutcomeRejected("*", i, f"not an object ({type(row).__name__})")
+    return pd.DataFrame.from_records(records, columns=None if records else list(OUTCOME_COLUMNS))
+
+
+def _first_bad(bad: np.ndarray | pd.Series, field: str, reason: str) -> None:
+    hits = np.flatnonzero(np.asarray(bad, dtype=bool))
+    if len(hits):
+        raise OutcomeRejected(field, int(hits[0]), reason)
+
+
+def _is_instance(values: pd.Series, types: type | tuple[type, ...]) -> np.ndarray:
+    return np.fromiter((isinstance(v, types) for v in values), dtype=bool, count=len(values))
+
+
+def _coerce_str(s: pd.Series, field: str) -> pd.Series:
+    present = s.notna().to_numpy()
+    if not pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
+        _first_bad(present & ~_is_instance(s, str), field, "not a string")
+    return s.astype("str").where(present, None).astype("str")
+
+
+def _coerce_int(s: pd.Series, field: str) -> pd.Series:
+    _first_bad(s.isna(), field, "missing value")
+    if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_integer_dtype(s.dtype):
+        ok = _is_instance(s, (int, np.integer, float, np.floating)) & ~_is_instance(
+            s, (bool, np.bool_)
+        )
+        _first_bad(~ok, field, "not an integer")
+        num = pd.to_numeric(s).astype("float64")
+        _first_bad((num % 1 != 0) | ~np.isfinite(num), field, "not an integer")
+    return s.astype("int64")
+
+
+def _coerce_float(s: pd.Series, field: str) -> pd.Series:
+    if not pd.api.types.is_float_dtype(s.dtype) and not pd.api.types.is_integer_dtype(s.dtype):
+        ok = ~s.notna().to_numpy() | (
+            _is_instance(s, (int, float, np.integer, np.floating))
+            & ~_is_instance(s, (bool, np.bool_))
+        )
+        _first_bad(~ok, field, "not a number")
+    num = pd.to_numeric(s.where(s.notna(), np.nan)).astype("float64")
+    _first_bad(np.isinf(num.to_numpy()), field, "not a finite number")
+    return num
+
+
+def _coerce_bool(s: pd.Series, field: str) -> pd.Series:
+    if not pd.api.types.is_bool_dtype(s.dtype) or s.dtype == object:
+        _first_bad(~_is_instance(s, (bool, np.bool_)), field, "not a boolean")
+    return s.astype(bool)
+
+
+def _coerce_timestamp(s: pd.Series, field: str) -> pd.Series:
+    _first_bad(s.isna(), field, "missing value")
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+    if pd.api.types.is_datetime64_dtype(s.dtype):
+        return s.astype("datetime64[ns]")
+    ok = _is_instance(s, (str, dt.datetime, dt.date, np.datetime64))
+    _first_bad(~ok, field, "not a timestamp")
+    parsed = pd.to_datetime(s, errors="coerce", utc=True, format="ISO8601")
+    _first_bad(parsed.isna(), field, "not an ISO 8601 timestamp")
+    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+_COERCE: dict[str, Callable[[pd.Series, str], pd.Series]] = {
+    "str": _coerce_str,
+    "int": _coerce_int,
+    "float": _coerce_float,
+    "bool": _coerce_bool,
+    "timestamp": _coerce_timestamp,
+}
+_OPTIONAL_FIELDS = {"fraud_type", "recovered_revenue"}
+
+
+def validate_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Coerce rows to the outcome contract and check it (OutcomeSchema); first failure raises.
+
+    Row numbers are positions in the batch (0-based). Returns the contract columns only.
+    """
+    frame = _as_frame(rows)
+    missing = [c for c in OUTCOME_COLUMNS if c not in frame and c not in _OPTIONAL_FIELDS]
+    if missing and len(frame):
+        raise OutcomeRejected(missing[0], None, "missing column")
+    out = {}
+    for column, kind in OUTCOME_COLUMNS.items():
+        values = frame[column] if column in frame else pd.Series([None] * len(frame), dtype=object)
+        out[column] = _COERCE[kind](values.reset_index(drop=True), column)
+    typed = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+    try:
+        OutcomeSchema.validate(typed, lazy=True)
+    except pa_errors.SchemaErrors as exc:
+        raise _rejection(exc.failure_cases) from None
+    return typed
+
+
+def _rejection(cases: pd.DataFrame) -> OutcomeRejected:
+    """The earliest failing row (then column) of pandera's failure cases."""
+    cases = cases.assign(row=pd.to_numeric(cases["index"], errors="coerce"))
+    first = cases.sort_values("row", na_position="last").iloc[0]
+    row = None if pd.isna(first["row"]) else int(first["row"])
+    field = str(first["column"]) if pd.notna(first["column"]) else "*"
+    value = first["failure_case"]
+    value = value.item() if isinstance(value, np.generic) else value
+    return OutcomeRejected(field, row, f"{first['check']} (value {value!r})")
+
+
+def _outcome_records(frame: pd.DataFrame, received_at: dt.datetime) -> list[dict[str, Any]]:
+    """Plain Python values (None for nulls), ready for executemany."""
+    result_at = frame["result_at"].dt.to_pydatetime()
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    for rec, ts in zip(records, result_at, strict=True):
+        rec["result_at"] = ts
+        rec["received_at"] = received_at
+    return records
+
+
+# --- decisions --------------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray | tuple | set):
+        return list(value)
+    return str(value)
+
+
+def _clean(value: Any) -> Any:
+    """NaN / NaT / pandas NA -> None, recursively (canonical JSON has no NaN)."""
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float | np.floating) and not math.isfinite(float(value)):
+        return None
+    if value is pd.NaT or value is pd.NA:
+        return None
+    return value
+
+
+def input_digest(item: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of one input item (sorted keys, compact, nulls for NaN)."""
+    text = json.dumps(
+        _clean(dict(item)),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=_json_default,
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _input_digests(inputs: pd.DataFrame | list[Mapping[str, Any]] | None, n: int) -> list[Any]:
+    if inputs is None:
+        return [None] * n
+    items = inputs.to_dict(orient="records") if isinstance(inputs, pd.DataFrame) else inputs
+    if len(items) != n:
+        raise ValueError(f"inputs has {len(items)} rows, decisions {n}: they align by position")
+    return [input_digest(item) for item in items]
+
+
+def _profile_ids(values: pd.Series | None, n: int) -> list[str | None]:
+    if values is None:
+        return [None] * n
+    out: list[str | None] = []
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            out.append(None)
+        else:
+            out.append(json.dumps([str(x) for x in v]) if not isinstance(v, str) else v)
+    return out
+
+
+def decision_records(
+    decisions: pd.DataFrame,
+    inputs: pd.DataFrame | list[Mapping[str, Any]] | None,
+    request_id: str | None,
+    decided_at: dt.datetime,
+) -> list[dict[str, Any]]:
+    """Rows for the ``decisions`` table from a ``decide`` frame."""
+    n = len(decisions)
+    for column in ("declaration_id", "item_no", "channel"):
+        if column not in decisions:
+            raise ValueError(f"decisions lack column {column!r}")
+    hits = "profile_ids" if "profile_ids" in decisions else "profile_hits"
+    cols: dict[str, list[Any]] = {
+        "declaration_id": decisions["declaration_id"].astype("str").tolist(),
+        "item_no": decisions["item_no"].astype("int64").tolist(),
+        "channel": decisions["channel"].astype("str").tolist(),
+        "input_digest": _input_digests(inputs, n),
+        "profile_ids": _profile_ids(decisions.get(hits), n),
+    }
+    for column in _DECISION_FLOATS:
+        values = decisions.get(column)
+        cols[column] = (
+            [None] * n
+            if values is None
+            else [None if math.isnan(v) else v for v in values.astype("float64").tolist()]
+        )
+    for column in _DECISION_TEXTS:
+        values = decisions.get(column)
+        cols[column] = (
+            [None] * n if values is None else [None if pd.isna(v) else str(v) for v in values]
+        )
+    return [
+        {**dict(zip(cols, row, strict=True)), "decided_at": decided_at, "request_id": request_id}
+        for row in zip(*cols.values(), strict=True)
+    ]
+
+
+def _typed_frame(rows: list[Any], types: Mapping[str, str]) -> pd.DataFrame:
+    """Frame of the given columns and logical types from result mappings."""
+    data = {c: [r[c] for r in rows] for c in types}
+    out: dict[str, pd.Series] = {}
+    for column, kind in types.items():
+        values = pd.Series(data[column], dtype=object)
+        if kind == "str":
+            out[column] = values.where(values.notna(), None).astype("str")
+        elif kind in ("int", "int64"):
+            out[column] = values.astype("int64")
+        elif kind in ("float", "float64"):
+            out[column] = pd.to_numeric(values.where(values.notna(), np.nan)).astype("float64")
+        elif kind == "bool":
+            out[column] = values.astype(bool)
+        else:
+            out[column] = pd.to_datetime(values).astype("datetime64[ns]")
+    return pd.DataFrame(out, columns=list(types))

@@ -1,0 +1,152 @@
+"""Model behaviour: training, the bundle, MLflow nested trials, registry, promotion, rollback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from customs_risk.evaluation.performance import run_evaluation
+from customs_risk.models.bundle import RiskModel
+from customs_risk.models.promote import promote, rollback
+from customs_risk.models.settings import TrainSettings
+from customs_risk.models.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    MlflowSettings,
+    load_registered,
+    resolve_version,
+)
+from customs_risk.models.train import BUNDLE_DIR, SCORES_FILE, TrainJob, TrainResult
+
+from .conftest import PROFILES, XGB_EXPERIMENT
+
+
+def _train(world: Path, out: Path, settings: MlflowSettings, seed: int, register=True):
+    train = TrainSettings(
+        data=world,
+        out=out,
+        experiments=[XGB_EXPERIMENT],
+        trials=2,
+        seed=seed,
+        profiles=PROFILES,
+        register_model=register,
+    )
+    return TrainJob(train, settings).run()
+
+
+@pytest.fixture(scope="module")
+def trained(small_world, migrated_db, tmp_path_factory) -> tuple[TrainResult, MlflowSettings]:
+    """One registered training run (version 1, challenger); its outputs in ``<root>/out``."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("trained")
+    shutil.copy(migrated_db, root / "mlflow.db")
+    settings = MlflowSettings(uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "art"))
+    result = _train(small_world, root / "out", settings, seed=0)
+    result.bundle.meta["test_out"] = str(root / "out")
+    return result, settings
+
+
+def test_training_registers_a_challenger_with_nested_trials(trained):
+    result, settings = trained
+    mlflow.set_tracking_uri(settings.uri)
+    mv = resolve_version(settings, alias=CHALLENGER)
+    assert str(mv.version) == result.version == "1"
+    runs = mlflow.search_runs(experiment_names=[settings.experiment], output_format="list")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    trials = [r for r in children if "trial" in r.data.tags]
+    studies = {r.data.tags["study"] for r in trials}
+    assert studies == {"xgboost-offence", "xgboost-revenue"}
+    assert len(trials) == 4  # 2 trials x 2 targets
+    parents = {r.info.run_id: r for r in runs}
+    for trial in trials:  # trial -> study run -> training run
+        study_run = parents[trial.data.tags["mlflow.parentRunId"]]
+        assert study_run.data.tags["mlflow.parentRunId"] == result.run_id
+    offence = next(t for t in trials if t.data.tags["study"] == "xgboost-offence")
+    assert "valid_auc" in parents[offence.data.tags["mlflow.parentRunId"]].data.metrics
+
+
+def test_models_learn_on_the_test_window(trained):
+    result, _ = trained
+    assert result.metrics["test_auc"] > 0.55  # tiny world: few labelled test items
+    assert result.metrics["families"]["offence"] == "xgboost"
+
+
+def test_bundle_round_trip_scores_identically(trained, small_world):
+    result, settings = trained
+    decl = pd.read_parquet(small_world / "declarations.parquet").tail(500)
+    decl = decl.assign(declared_at=decl["declared_at"] + pd.Timedelta(days=3))
+    saved = RiskModel.load(Path(result.bundle.meta["test_out"]) / BUNDLE_DIR)
+    loaded = load_registered(settings, alias=CHALLENGER)
+    a = result.bundle.score(decl)
+    b = loaded.score(decl)
+    np.testing.assert_array_equal(a["fraud_probability"], b["fraud_probability"])
+    np.testing.assert_array_equal(a["expected_revenue"], b["expected_revenue"])
+    np.testing.assert_array_equal(saved.score(decl)["fraud_probability"], a["fraud_probability"])
+    decisions = loaded.decide(decl)
+    assert set(decisions["channel"]) <= {"red", "orange", "green"}
+    assert (decisions["model_version"] == "customs-risk/1").all()
+    selected = decisions[decisions["selected_by"] == "model"]
+    selected = selected[selected["channel"] != "green"]
+    assert len(selected) > 0
+    assert all(len(r) > 0 for r in selected["reasons"])  # model selections are explained
+
+
+def test_pyfunc_gives_channels(trained, small_world):
+    _, settings = trained
+    mlflow.set_tracking_uri(settings.uri)
+    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHALLENGER}")
+    decl = pd.read_parquet(small_world / "declarations.parquet").tail(20)
+    out = model.predict(decl)
+    assert len(out) == 20
+    assert set(out["channel"]) <= {"red", "orange", "green"}
+
+
+def test_same_seed_same_metrics(small_world, tmp_path, mlflow_settings, trained):
+    first, _ = trained
+    again = _train(small_world, tmp_path / "out", mlflow_settings, seed=0, register=False)
+    keys = [k for k in first.metrics if k.startswith(("test_", "valid_"))]
+    assert {k: again.metrics[k] for k in keys} == {k: first.metrics[k] for k in keys}
+    pd.testing.assert_frame_equal(first.scores, again.scores)
+    written = pd.read_parquet(tmp_path / "out" / SCORES_FILE)
+    np.testing.assert_array_equal(written["fraud_probability"], first.scores["fraud_probability"])
+
+
+def test_evaluation_beats_baselines_on_revenue(trained, small_world, tmp_path):
+    result, _ = trained
+    out_dir = tmp_path / "report"
+    report = run_evaluation(Path(result.bundle.meta["test_out"]), small_world, out_dir)
+    for k in ("5", "10"):
+        model = report[f"world_model_revenue_revenue_share_at_{k}"]
+        assert model > report[f"world_random_revenue_share_at_{k}"]
+        assert model > report[f"world_price_rule_revenue_share_at_{k}"]
+        assert 0 < report[f"world_model_revenue_revenue_of_oracle_at_{k}"] <= 1
+    assert (out_dir / "curves.png").exists() and (out_dir / "evaluation.json").exists()
+
+
+def test_promote_and_rollback(small_world, tmp_path, mlflow_settings):
+    _train(small_world, tmp_path / "a", mlflow_settings, seed=0)
+    first = promote(mlflow_settings, small_world, window_days=45)
+    assert first.promoted and str(resolve_version(mlflow_settings, alias=CHAMPION).version) == "1"
+    _train(small_world, tmp_path / "b", mlflow_settings, seed=1)  # version 2 = challenger
+    second = promote(mlflow_settings, small_world, window_days=45, metric="auc")
+    better = second.challenger["auc"] > second.champion["auc"]
+    assert second.promoted == better
+    champion = str(resolve_version(mlflow_settings, alias=CHAMPION).version)
+    assert champion == ("2" if better else "1")
+    forced = promote(mlflow_settings, small_world, window_days=45, min_delta=1.0, force=True)
+    assert forced.promoted
+    assert str(resolve_version(mlflow_settings, alias=CHAMPION).version) == "2"
+    assert rollback(mlflow_settings, "1") == "2"
+    assert str(resolve_version(mlflow_settings, alias=CHAMPION).version) == "1"
+    tags = MlflowClient().get_model_version(mlflow_settings.model_name, "1").tags
+    assert tags["champion_note"].startswith("rollback")
+    with pytest.raises(LookupError):
+        rollback(mlflow_settings, "9")
+    assert str(resolve_version(mlflow_settings, alias=CHAMPION).version) == "1"
+    assert (tmp_path / "a" / BUNDLE_DIR / "meta.json").exists()

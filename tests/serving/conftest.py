@@ -1,0 +1,71 @@
+"""Store fixtures: a fresh SQLite file, or a fresh PostgreSQL database when a server is given.
+
+PostgreSQL: ``CUSTOMS_RISK_TEST_POSTGRES_URL`` (a ``postgresql+psycopg://`` URL of a role that
+may create databases; ``.ci/run`` sets one up). Each test gets its own database, dropped after.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+PG_ENV = "CUSTOMS_RISK_TEST_POSTGRES_URL"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _postgres_url() -> Iterator[str]:
+    admin_url = os.environ.get(PG_ENV)
+    if not admin_url:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (a server; .ci/run sets one up)")
+    name = f"customs_risk_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty store: a SQLite file in tmp_path, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store' / 'outcomes.db'}"
+    else:
+        yield from _postgres_url()
+
+
+def make_outcomes(n: int, start: int = 0) -> pd.DataFrame:
+    """n contract-valid outcome rows, keys numbered start.. start+n-1; values a function of key."""
+    ids = np.arange(start, start + n, dtype=np.int64)
+    fraud = ids * 2654435761 % 97 < 20
+    return pd.DataFrame(
+        {
+            "declaration_id": pd.Series([f"DEC{i // 3:09d}" for i in ids], dtype="str"),
+            "item_no": (ids % 3 + 1).astype("int64"),
+            "channel": pd.Series(np.array(["red", "orange", "green"])[ids % 3], dtype="str"),
+            "result_at": (
+                pd.Timestamp("2024-01-01") + pd.to_timedelta(ids * 3600, unit="s")
+            ).astype("datetime64[ns]"),
+            "fraud_found": fraud,
+            "fraud_type": pd.Series(np.where(fraud, "undervaluation", "none"), dtype="str"),
+            "critical": fraud & (ids % 2 == 0),
+            "recovered_revenue": np.where(fraud, ids * 7919 % 100_000 / 100, 0.0),
+        }
+    )
+
+
+@pytest.fixture
+def outcomes() -> Callable[..., pd.DataFrame]:
+    """The make_outcomes factory."""
+    return make_outcomes
