@@ -189,5 +189,33 @@ def promote(
     raise typer.Exit(run_promote_command(data, window_days, metric, min_delta, force, to, out))
 
 
+@app.command("import-model")
+def import_model(
+    alias: Annotated[str, typer.Option(help="Registry alias to import.")] = "champion",
+    version: Annotated[str | None, typer.Option(help="Registry version (overrides alias).")] = None,
+) -> None:
+    """Copy a registered MLflow model version into the BentoML model store (BENTOML_HOME)."""
+    from customs_risk.serving.model_source import import_model as run_import
+
+    typer.echo(run_import(alias=alias, version=version))
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="TCP port.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    tag: Annotated[str | None, typer.Option(help="BentoML model tag (default latest).")] = None,
+) -> None:
+    """Serve /score, /outcomes and /model with BentoML (runs ``bentoml serve``)."""
+    import os
+
+    from customs_risk.serving.harness import SERVICE, bentoml_bin
+
+    if tag:
+        os.environ["CUSTOMS_RISK_SERVE_MODEL_TAG"] = tag
+    cmd = [bentoml_bin(), "serve", SERVICE, "--host", host, "--port", str(port)]
+    os.execvp(cmd[0], cmd)
+
+
 if __name__ == "__main__":
     app()

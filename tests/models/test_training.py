@@ -13,7 +13,6 @@ from mlflow import MlflowClient
 from customs_risk.evaluation.performance import run_evaluation
 from customs_risk.models.bundle import RiskModel
 from customs_risk.models.promote import promote, rollback
-from customs_risk.models.settings import TrainSettings
 from customs_risk.models.tracking import (
     CHALLENGER,
     CHAMPION,
@@ -21,39 +20,16 @@ from customs_risk.models.tracking import (
     load_registered,
     resolve_version,
 )
-from customs_risk.models.train import BUNDLE_DIR, SCORES_FILE, TrainJob, TrainResult
-
-from .conftest import PROFILES, XGB_EXPERIMENT
+from customs_risk.models.train import BUNDLE_DIR, SCORES_FILE
+from tests.conftest import Trained, train_small
 
 
 def _train(world: Path, out: Path, settings: MlflowSettings, seed: int, register=True):
-    train = TrainSettings(
-        data=world,
-        out=out,
-        experiments=[XGB_EXPERIMENT],
-        trials=2,
-        seed=seed,
-        profiles=PROFILES,
-        register_model=register,
-    )
-    return TrainJob(train, settings).run()
+    return train_small(world, out, settings, seed=seed, register=register)
 
 
-@pytest.fixture(scope="module")
-def trained(small_world, migrated_db, tmp_path_factory) -> tuple[TrainResult, MlflowSettings]:
-    """One registered training run (version 1, challenger); its outputs in ``<root>/out``."""
-    import shutil
-
-    root = tmp_path_factory.mktemp("trained")
-    shutil.copy(migrated_db, root / "mlflow.db")
-    settings = MlflowSettings(uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "art"))
-    result = _train(small_world, root / "out", settings, seed=0)
-    result.bundle.meta["test_out"] = str(root / "out")
-    return result, settings
-
-
-def test_training_registers_a_challenger_with_nested_trials(trained):
-    result, settings = trained
+def test_training_registers_a_challenger_with_nested_trials(trained: Trained):
+    result, settings = trained.result, trained.settings
     mlflow.set_tracking_uri(settings.uri)
     mv = resolve_version(settings, alias=CHALLENGER)
     assert str(mv.version) == result.version == "1"
@@ -72,16 +48,16 @@ def test_training_registers_a_challenger_with_nested_trials(trained):
 
 
 def test_models_learn_on_the_test_window(trained):
-    result, _ = trained
+    result = trained.result
     assert result.metrics["test_auc"] > 0.55  # tiny world: few labelled test items
     assert result.metrics["families"]["offence"] == "xgboost"
 
 
 def test_bundle_round_trip_scores_identically(trained, small_world):
-    result, settings = trained
+    result, settings = trained.result, trained.settings
     decl = pd.read_parquet(small_world / "declarations.parquet").tail(500)
     decl = decl.assign(declared_at=decl["declared_at"] + pd.Timedelta(days=3))
-    saved = RiskModel.load(Path(result.bundle.meta["test_out"]) / BUNDLE_DIR)
+    saved = RiskModel.load(trained.out / BUNDLE_DIR)
     loaded = load_registered(settings, alias=CHALLENGER)
     a = result.bundle.score(decl)
     b = loaded.score(decl)
@@ -98,7 +74,7 @@ def test_bundle_round_trip_scores_identically(trained, small_world):
 
 
 def test_pyfunc_gives_channels(trained, small_world):
-    _, settings = trained
+    settings = trained.settings
     mlflow.set_tracking_uri(settings.uri)
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHALLENGER}")
     decl = pd.read_parquet(small_world / "declarations.parquet").tail(20)
@@ -108,7 +84,7 @@ def test_pyfunc_gives_channels(trained, small_world):
 
 
 def test_same_seed_same_metrics(small_world, tmp_path, mlflow_settings, trained):
-    first, _ = trained
+    first = trained.result
     again = _train(small_world, tmp_path / "out", mlflow_settings, seed=0, register=False)
     keys = [k for k in first.metrics if k.startswith(("test_", "valid_"))]
     assert {k: again.metrics[k] for k in keys} == {k: first.metrics[k] for k in keys}
@@ -118,9 +94,8 @@ def test_same_seed_same_metrics(small_world, tmp_path, mlflow_settings, trained)
 
 
 def test_evaluation_beats_baselines_on_revenue(trained, small_world, tmp_path):
-    result, _ = trained
     out_dir = tmp_path / "report"
-    report = run_evaluation(Path(result.bundle.meta["test_out"]), small_world, out_dir)
+    report = run_evaluation(trained.out, small_world, out_dir)
     for k in ("5", "10"):
         model = report[f"world_model_revenue_revenue_share_at_{k}"]
         assert model > report[f"world_random_revenue_share_at_{k}"]
