@@ -68,7 +68,7 @@ class RiskModel:
     policy: ChannelPolicy
     thresholds: Thresholds | None
     meta: dict[str, Any] = field(default_factory=dict)
-    _grade_index: int | None = field(default=None, init=False, repr=False)
+    _labels: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def version(self) -> str:
@@ -100,11 +100,15 @@ class RiskModel:
         """The feature frame of new declarations against the saved state."""
         return self._pipeline().transform(declarations, state=self.state)
 
-    def score(self, declarations: pd.DataFrame) -> pd.DataFrame:
+    def matrix(self, declarations: pd.DataFrame) -> np.ndarray:
+        """The float feature matrix (categoricals as codes) of new declarations."""
+        return self._pipeline().transform_array(declarations, state=self.state)
+
+    def score(self, declarations: pd.DataFrame, matrix: np.ndarray | None = None) -> pd.DataFrame:
         """Per row: fraud_probability (calibrated), critical_probability, expected_revenue,
         trader_grade and model_version, aligned with ``declarations``."""
         declarations = declarations.reset_index(drop=True)
-        matrix = self._pipeline().transform_array(declarations, state=self.state)
+        matrix = self.matrix(declarations) if matrix is None else matrix
         frame = self.features(declarations) if self._needs_frame() else None
         raw = self._predict("offence", matrix, frame, declarations)
         out = {
@@ -126,25 +130,45 @@ class RiskModel:
         }
         return pd.DataFrame(out)
 
-    def reasons(self, declarations: pd.DataFrame, rows: np.ndarray, top_k: int) -> list[list[str]]:
-        """Top reasons for ``rows`` from the offence model's feature contributions (XGBoost) or
-        input-gradient attributions (neural)."""
+    def _decoded(self, matrix: np.ndarray) -> pd.DataFrame:
+        """Feature values of matrix rows, categoricals decoded to their labels."""
+        n_numeric = len(self.state.numeric_columns)
+        data: dict[str, np.ndarray] = {
+            c: matrix[:, j] for j, c in enumerate(self.state.numeric_columns)
+        }
+        for j, column in enumerate(self.state.categorical_columns):
+            key = f"labels:{column}"
+            if key not in self._labels:
+                self._labels[key] = np.array([*self.state.categories(column), None], dtype=object)
+            labels = self._labels[key]
+            codes = matrix[:, n_numeric + j]
+            index = np.where(np.isfinite(codes), codes, len(labels) - 1).astype(np.int64)
+            data[column] = labels[index]
+        return pd.DataFrame(data, copy=False)
+
+    def reasons(
+        self,
+        declarations: pd.DataFrame,
+        rows: np.ndarray,
+        top_k: int,
+        matrix: np.ndarray | None = None,
+    ) -> list[list[str]]:
+        """Top reasons for ``rows`` from the offence model's feature contributions (XGBoost).
+        ``matrix``: the rows' feature matrix when the caller has it (all rows of the batch)."""
         from customs_risk.models.reason_texts import REASON_TEMPLATES
         from customs_risk.selection.reasons import build_reasons
 
-        if len(rows) == 0 or top_k <= 0:
+        rows = np.asarray(rows, dtype=np.int64)
+        model = self.models["offence"]
+        if len(rows) == 0 or top_k <= 0 or not hasattr(model, "contributions_array"):
             return [[] for _ in rows]
         subset = declarations.iloc[rows].reset_index(drop=True)
-        frame = self.features(subset)
-        model = self.models["offence"]
-        contrib = model.contributions(frame) if hasattr(model, "contributions") else None
-        if contrib is None:
-            return [[] for _ in rows]
-        names = list(frame.columns)
-        values = frame.astype({c: "object" for c in self.state.categorical_columns})
+        x = self.matrix(subset) if matrix is None else matrix[rows]
+        contrib = model.contributions_array(x, self.state.feature_types)
+        values = self._decoded(x)
         context = [c for c in subset.columns if c not in values.columns]
         values = pd.concat([values, subset[context]], axis=1)
-        return build_reasons(contrib, names, values, REASON_TEMPLATES, top_k=top_k)
+        return build_reasons(contrib, self.state.feature_columns, values, REASON_TEMPLATES, top_k)
 
     def decide(
         self,
@@ -159,7 +183,8 @@ class RiskModel:
         from customs_risk.selection.decide import decide
 
         declarations = declarations.reset_index(drop=True)
-        scores = self.score(declarations)
+        matrix = self.matrix(declarations)
+        scores = self.score(declarations, matrix)
         decisions = decide(
             declarations,
             scores,
@@ -175,7 +200,7 @@ class RiskModel:
             if not self.policy.reasons_for_green:
                 wanted &= decisions["channel"].isin(["red", "orange"]).to_numpy()
             rows = np.flatnonzero(wanted)
-            texts = self.reasons(declarations, rows, self.policy.top_reasons)
+            texts = self.reasons(declarations, rows, self.policy.top_reasons, matrix)
             column = decisions["reasons"].to_numpy(dtype=object).copy()
             for r, t in zip(rows.tolist(), texts, strict=True):
                 column[r] = tuple(t)

@@ -42,22 +42,52 @@ def _history(entity: str) -> ReasonTemplate:
     return text
 
 
+def _days_since(entity: str, what: str) -> ReasonTemplate:
+    def text(row: Mapping[str, Any]) -> str:
+        value = float(row["value"])
+        if what == "fraud":
+            return f"{entity.replace('_', ' ')}: last offence found {value:.0f} days ago"
+        if what == "first":
+            return f"{entity.replace('_', ' ')} active for only {value:.0f} days"
+        return f"{entity.replace('_', ' ')}: previous declaration {value:.0f} days ago"
+
+    return text
+
+
+def _count(entity: str, noun: str) -> ReasonTemplate:
+    return lambda r: f"{entity.replace('_', ' ')}: {float(r['value']):.0f} {noun} before"
+
+
+ENTITIES = ("importer", "declarant", "seller", "importer_hs4", "declarant_office", "hs6_origin")
+
 REASON_TEMPLATES: dict[str, ReasonTemplate] = {
     "uv_unit_dev": _unit_value,
     "uv_unit_z": lambda r: _unit_value({**r, "value": r.get("uv_unit_dev", 0.0)}),
     "uv_kg_dev": _value_per_kg,
     "uv_kg_z": lambda r: _value_per_kg({**r, "value": r.get("uv_kg_dev", 0.0)}),
-    "importer_fraud_rate": _history("importer"),
-    "declarant_fraud_rate": _history("declarant"),
-    "seller_fraud_rate": _history("seller"),
-    "importer_hs4_fraud_rate": _history("importer_hs4"),
-    "hs6_origin_fraud_rate": _history("hs6_origin"),
     "importer_grade": "importer compliance grade {value}",
-    "tariff_rate": "high tariff line: {value:.1f}% duty on HS {hs6}",
+    "tariff_rate": "duty rate {value:.1f}% on HS {hs6}",
+    "hs4_max_rate": "HS {hs4} has duty rates up to {value:.1f}%",
+    "tariff_gap_hs4": "declared rate {value:.1f} points below the highest rate in HS {hs4}",
+    "hs6_typical_rate": "typical duty rate for HS {hs6}: {value:.1f}%",
     "duty_ratio": "declared duty is {value_pct:.0f}% of value x rate",
-    "importer_days_since_first": "new importer: first declaration {value:.0f} days ago",
-    "origin_country": "origin {value}",
-    "hs6": "goods HS {value}",
-    "tariff_gap_hs4": "tariff gap to the highest rate in HS {hs4}: {value:.1f} points",
     "pref_margin": "preferential origin claimed, margin {value:.1f} points",
+    "log_value": lambda r: f"declared value {math.exp(float(r['value'])):,.0f}",
+    "log_mass": lambda r: f"net mass {math.exp(float(r['value'])):,.0f} kg",
+    "log_quantity": lambda r: f"quantity {math.exp(float(r['value'])):,.0f}",
+    "hs2": "goods of HS chapter {value}",
+    "hs4": "goods of HS heading {value}",
+    "hs6": "goods of HS {value}",
+    "origin_country": "origin {value}",
+    "departure_country": "shipped from {value}",
+    "transport_mode": "transport by {value}",
+    "office_id": "lodged at office {value}",
+    "hist_prior_rate": "offence rate of similar goods {value_pct:.1f}%",
 }
+for _entity in ENTITIES:
+    REASON_TEMPLATES[f"{_entity}_fraud_rate"] = _history(_entity)
+    REASON_TEMPLATES[f"{_entity}_days_since_fraud"] = _days_since(_entity, "fraud")
+    REASON_TEMPLATES[f"{_entity}_days_since_first"] = _days_since(_entity, "first")
+    REASON_TEMPLATES[f"{_entity}_days_since_last"] = _days_since(_entity, "last")
+    REASON_TEMPLATES[f"{_entity}_n_fraud"] = _count(_entity, "offences found")
+    REASON_TEMPLATES[f"{_entity}_n_decl"] = _count(_entity, "declarations")
