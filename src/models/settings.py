@@ -20,7 +20,11 @@ class TrainSettings(BaseModel):
     test_days: int = Field(45, ge=1)
     calibration_days: int = Field(28, ge=1)
     experiments: list[Path] = Field(
-        default_factory=lambda: [Path("experiments/xgboost.yaml"), Path("experiments/neural.yaml")]
+        default_factory=lambda: [
+            Path("experiments/xgboost.yaml"),
+            Path("experiments/neural.yaml"),
+            Path("experiments/date.yaml"),
+        ]
     )
     trials: int | None = Field(None, ge=1, description="overrides every experiment's trials")
     seconds: float | None = Field(None, gt=0, description="overrides every experiment's seconds")

@@ -1,9 +1,10 @@
 """Every notebook in notebooks/ runs top to bottom on a small world, and is committed clean.
 
 Each notebook is executed with nbclient in the venv's ``python3`` kernel, cwd ``notebooks/``,
-with the environment built by :func:`notebook_env`: ``CUSTOMS_RISK_DATA`` points at a small
-generated world and ``MPLBACKEND=Agg``. Notebooks that read more (e.g. ``02_models.ipynb`` and
-``CUSTOMS_RISK_MLFLOW_URI``) get it by adding the variable there.
+with the environment built by :func:`notebook_env`: ``CUSTOMS_RISK_DATA`` points at the shared
+small generated world (``small_world`` of tests/conftest.py), ``CUSTOMS_RISK_MLFLOW_URI`` at the
+private MLflow store of the shared training run (``trained``), ``CUSTOMS_RISK_TRAIN_DIR`` at that
+run's output folder (read by ``02_models.ipynb`` and ``03_policy.ipynb``), and ``MPLBACKEND=Agg``.
 """
 
 from __future__ import annotations
@@ -16,33 +17,25 @@ import nbclient
 import nbformat
 import pytest
 
-from customs_risk.data.generator import generate_world, write_world
-from customs_risk.data.world_config import WorldConfig
-
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 KERNEL = "python3"
 CELL_TIMEOUT_S = 300
-WORLD_ROWS = 20_000
-WORLD_SEED = 1
 
 
 @pytest.fixture(scope="module")
-def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small generated world (default parameters) written once for all notebooks."""
-    folder = tmp_path_factory.mktemp("world")
-    write_world(generate_world(WorldConfig(), WORLD_ROWS, seed=WORLD_SEED), folder)
-    return folder
+def notebook_env(small_world: Path, trained) -> dict[str, str]:
+    """Environment variables every notebook runs with (fixtures of tests/conftest.py).
 
-
-@pytest.fixture(scope="module")
-def notebook_env(small_world: Path) -> dict[str, str]:
-    """Environment variables every notebook runs with.
-
-    The place for what later notebooks need: e.g. a fixture with an MLflow store adds
-    ``CUSTOMS_RISK_MLFLOW_URI`` here for 02_models.ipynb / 03_policy.ipynb.
+    ``trained`` is read-only: the notebooks read its registry, runs and output folder and move
+    no alias.
     """
-    return {"CUSTOMS_RISK_DATA": str(small_world), "MPLBACKEND": "Agg"}
+    return {
+        "CUSTOMS_RISK_DATA": str(small_world),
+        "CUSTOMS_RISK_MLFLOW_URI": trained.settings.uri,
+        "CUSTOMS_RISK_TRAIN_DIR": str(trained.out),
+        "MPLBACKEND": "Agg",
+    }
 
 
 def test_kernel_is_this_venv() -> None:
