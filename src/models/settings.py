@@ -28,6 +28,9 @@ class TrainSettings(BaseModel):
     )
     trials: int | None = Field(None, ge=1, description="overrides every experiment's trials")
     seconds: float | None = Field(None, gt=0, description="overrides every experiment's seconds")
+    choice_margin: float = Field(
+        0.01, ge=0, description="validation margin a neural model needs over XGBoost to be chosen"
+    )
     policy: Path | None = None
     profiles: Path | None = Path("profiles")
     register_model: bool = True

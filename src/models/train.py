@@ -154,21 +154,26 @@ def tune_neural(experiment: Experiment, frame: TrainingFrame, seed: int) -> Cand
     return tune_neural_family(experiment, frame, seed)
 
 
-def choose(candidates: list[Candidate]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Per target, the candidate with the best validation objective."""
+def choose(
+    candidates: list[Candidate], margin: float = 0.0
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Per target, the candidate with the best validation objective; a non-XGBoost candidate
+    must beat the XGBoost one by more than ``margin`` (XGBoost scores a declaration far more
+    cheaply and its exact feature contributions give the officers' reasons)."""
     chosen: dict[str, Any] = {}
     families: dict[str, str] = {}
     for target in ("offence", "critical", "revenue"):
-        best = None
-        for cand in candidates:
-            if target not in cand.models:
-                continue
-            value = objective_value(target, cand.valid[target])
-            if best is None or value > best[0]:
-                best = (value, cand)
-        if best is not None:
-            chosen[target] = best[1].models[target]
-            families[target] = best[1].family
+        scored = [
+            (objective_value(target, c.valid[target]), c) for c in candidates if target in c.models
+        ]
+        if not scored:
+            continue
+        value, best = max(scored, key=lambda pair: pair[0])
+        boosted = [(v, c) for v, c in scored if c.family == "xgboost"]
+        if best.family != "xgboost" and boosted and value - boosted[0][0] <= margin:
+            value, best = boosted[0]
+        chosen[target] = best.models[target]
+        families[target] = best.family
     return chosen, families
 
 
@@ -263,7 +268,7 @@ class TrainJob:
             for experiment in experiments:
                 tune = tune_xgboost if experiment.model == "xgboost" else tune_neural
                 candidates.append(tune(experiment, frame, s.seed))
-            models, families = choose(candidates)
+            models, families = choose(candidates, s.choice_margin)
             valid_rows = frame.rows("valid")
             valid_decl = frame.declarations.iloc[valid_rows].reset_index(drop=True)
             raw_valid = predict_frame(models["offence"], frame.x("valid"), valid_decl)

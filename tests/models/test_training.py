@@ -125,3 +125,26 @@ def test_promote_and_rollback(small_world, tmp_path, mlflow_settings):
         rollback(mlflow_settings, "9")
     assert str(resolve_version(mlflow_settings, alias=CHAMPION).version) == "1"
     assert (tmp_path / "a" / BUNDLE_DIR / "meta.json").exists()
+
+
+def test_choice_prefers_xgboost_within_the_margin():
+    from customs_risk.models.train import Candidate, choose
+
+    def revenue(share: float) -> dict[str, float]:
+        return {"revenue_share_at_5": share, "revenue_share_at_10": share}
+
+    xgb = Candidate(
+        "xgboost",
+        {"offence": "x-off", "revenue": "x-rev", "critical": "x-crit"},
+        {"offence": {"auc": 0.846}, "revenue": revenue(0.91), "critical": {"auc": 0.89}},
+    )
+    net = Candidate(
+        "neural",
+        {"offence": "n-off", "revenue": "n-rev"},
+        {"offence": {"auc": 0.849}, "revenue": revenue(0.96)},
+    )
+    models, families = choose([xgb, net], margin=0.01)
+    assert models == {"offence": "x-off", "critical": "x-crit", "revenue": "n-rev"}
+    assert families["revenue"] == "neural"
+    models, _ = choose([xgb, net], margin=0.0)
+    assert models["offence"] == "n-off"
