@@ -177,6 +177,24 @@ def plot_offices(offices: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+def labelled_only(scores: pd.DataFrame, data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The scored items that were inspected, with their outcomes in the truth's columns."""
+    from customs_risk.data.contracts import OUTCOMES_FILE
+
+    outcomes = pd.read_parquet(data_dir / OUTCOMES_FILE)
+    keys = ["declaration_id", "item_no"]
+    merged = scores.merge(outcomes, on=keys, how="inner", validate="one_to_one")
+    truth = pd.DataFrame(
+        {
+            "declaration_id": merged["declaration_id"],
+            "item_no": merged["item_no"],
+            "is_offence": merged["fraud_found"].astype(bool),
+            "true_revenue": merged["recovered_revenue"].astype("float64").fillna(0.0),
+        }
+    )
+    return merged[scores.columns].reset_index(drop=True), truth
+
+
 def run_evaluation(train_dir: Path, data_dir: Path, out: Path, seed: int = 0) -> dict[str, Any]:
     """The evaluate stage: reads the training job's test scores and metrics and (on a
     generated world) truth.parquet; writes evaluation.json, curve CSVs and plots into ``out``."""
@@ -192,14 +210,18 @@ def run_evaluation(train_dir: Path, data_dir: Path, out: Path, seed: int = 0) ->
     pd.DataFrame(train_metrics.get("reliability", [])).to_csv(out / "calibration.csv", index=False)
     truth_file = data_dir / "truth.parquet"
     if truth_file.exists():
-        truth = pd.read_parquet(truth_file)
-        table = rate_table(scores, truth, seed=seed)
-        result.update({f"world_{k}": v for k, v in summary(table).items()})
-        curves = rate_table(scores, truth, rates=CURVE_RATES, seed=seed)
-        curves.to_csv(out / "curves.csv", index=False)
-        plot_curves(curves, out / "curves.png")
-        offices = office_hit_rates(scores, truth)
-        offices.to_csv(out / "offices.csv", index=False)
-        plot_offices(offices, out / "offices.png")
+        truth, prefix = pd.read_parquet(truth_file), "world"
+    else:  # a real data set: the inspected items of the window, their outcomes as the truth
+        scores, truth = labelled_only(scores, data_dir)
+        prefix = "labelled"
+    table = rate_table(scores, truth, seed=seed)
+    result.update({f"{prefix}_{k}": v for k, v in summary(table).items()})
+    result["truth"] = "truth.parquet" if prefix == "world" else "outcomes of inspected items"
+    curves = rate_table(scores, truth, rates=CURVE_RATES, seed=seed)
+    curves.to_csv(out / "curves.csv", index=False)
+    plot_curves(curves, out / "curves.png")
+    offices = office_hit_rates(scores, truth)
+    offices.to_csv(out / "offices.csv", index=False)
+    plot_offices(offices, out / "offices.png")
     (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

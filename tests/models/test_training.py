@@ -148,3 +148,18 @@ def test_choice_prefers_xgboost_within_the_margin():
     assert families["revenue"] == "neural"
     models, _ = choose([xgb, net], margin=0.0)
     assert models["offence"] == "n-off"
+
+
+def test_evaluation_of_a_real_data_set_uses_the_inspected_items(trained, small_world, tmp_path):
+    import shutil
+
+    data = tmp_path / "real"
+    data.mkdir()
+    for name in ("declarations.parquet", "outcomes.parquet"):  # no truth.parquet
+        shutil.copy(small_world / name, data / name)
+    report = run_evaluation(trained.out, data, tmp_path / "report")
+    assert report["truth"] == "outcomes of inspected items"
+    assert 0 <= report["labelled_model_offence_precision_at_10"] <= 1
+    assert not any(k.startswith("world_") for k in report)
+    assert (tmp_path / "report" / "curves.csv").exists()
+    assert (tmp_path / "report" / "offices.csv").exists()
