@@ -65,7 +65,7 @@ def benchmark_kcs(
     train: Annotated[list[Path], typer.Option(help="Labelled KCS training CSV (repeatable).")],
     test: Annotated[list[Path], typer.Option(help="KCS test CSV, scored after predicting.")],
     out: Annotated[Path, typer.Option(help="Metrics JSON.")] = Path("metrics.json"),
-    trials: Annotated[int, typer.Option(help="Random hyper-parameter trials.")] = 3,
+    trials: Annotated[int, typer.Option(help="Optuna trials beyond the base settings.")] = 3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Train on KCS files, score later KCS files, write and print ranking metrics."""

@@ -32,6 +32,8 @@ def _value_per_kg(row: Mapping[str, Any]) -> str:
 
 def _history(entity: str) -> ReasonTemplate:
     def text(row: Mapping[str, Any]) -> str:
+        if not math.isfinite(float(row["value"])):
+            return f"new {entity.replace('_', ' ')}: no inspection history"
         frauds = row.get(f"{entity}_n_fraud", float("nan"))
         inspections = row.get(f"{entity}_n_insp", float("nan"))
         return (
@@ -45,6 +47,9 @@ def _history(entity: str) -> ReasonTemplate:
 def _days_since(entity: str, what: str) -> ReasonTemplate:
     def text(row: Mapping[str, Any]) -> str:
         value = float(row["value"])
+        if not math.isfinite(value):
+            name = entity.replace("_", " ")
+            return f"{name}: no offence found before" if what == "fraud" else f"new {name}"
         if what == "fraud":
             return f"{entity.replace('_', ' ')}: last offence found {value:.0f} days ago"
         if what == "first":

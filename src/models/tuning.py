@@ -117,7 +117,11 @@ class StudyResult:
 
 
 def run_study(
-    experiment: Experiment, label: str, objective: Objective, log_to_mlflow: bool = True
+    experiment: Experiment,
+    label: str,
+    objective: Objective,
+    log_to_mlflow: bool = True,
+    enqueue: list[dict[str, Any]] | None = None,
 ) -> StudyResult:
     """Maximise ``objective`` over the experiment's space within its budget.
 
@@ -134,6 +138,8 @@ def run_study(
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    for params in enqueue or []:  # known-good settings tried first
+        study.enqueue_trial(params)
     best: dict[str, Any] = {"value": float("-inf"), "metrics": {}, "model": None, "params": {}}
     rows: list[dict[str, Any]] = []
 

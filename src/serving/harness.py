@@ -1,0 +1,102 @@
+"""Start and stop a local ``bentoml serve`` of the service (tests, benchmarks, the CLI).
+
+Loopback only; the server runs as a subprocess in its own process group so that stopping it ends
+its workers too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+SERVICE = "customs_risk.serving.service:CustomsRiskService"
+
+
+def free_port() -> int:
+    """A free TCP port on localhost."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bentoml_bin() -> str:
+    """The ``bentoml`` executable next to this Python."""
+    candidate = Path(sys.executable).with_name("bentoml")
+    return str(candidate) if candidate.exists() else "bentoml"
+
+
+class LocalServer:
+    """A ``bentoml serve`` subprocess on 127.0.0.1."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        port: int | None = None,
+        log_path: Path | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.cwd = cwd
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> LocalServer:
+        cmd = [bentoml_bin(), "serve", SERVICE, "--host", "127.0.0.1", "--port", str(self.port)]
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            cmd,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=self.cwd,
+            start_new_session=True,
+        )
+        return self
+
+    def wait(self, status: int = 200, timeout: float = 120.0) -> int:
+        """Poll /readyz until it answers ``status`` (returns it) or raise TimeoutError."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.tail()}")
+            try:
+                last = httpx.get(f"{self.url}/readyz", timeout=2).status_code
+                if last == status:
+                    return last
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"/readyz did not answer {status} (last {last}): {self.tail()}")
+
+    def tail(self, n: int = 3000) -> str:
+        if self.log_path and self.log_path.exists():
+            return self.log_path.read_text(errors="replace")[-n:]
+        return ""
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM the process group (graceful: the decision writer drains), then SIGKILL."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -1,0 +1,385 @@
+"""The "Intelligent Risk Identification & Selectivity" endpoint (BentoML service).
+
+- ``POST /score``: declarations in, one channel decision per item out (stored in the decision
+  store by a background writer, drained on shutdown);
+- ``POST /outcomes``: inspection results, bearer token ``CUSTOMS_RISK_API_TOKEN`` (401 without or
+  with a wrong token; 503 while the variable is unset), idempotent on (declaration_id, item_no);
+- ``GET /model``: the model being served; BentoML's ``/livez``, ``/readyz`` (503 until the model
+  is loaded, and for good if it fails to load), ``/metrics`` and ``/docs.json``.
+
+Run: ``customs-risk serve`` or ``bentoml serve customs_risk.serving.service:CustomsRiskService``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import hmac
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import bentoml
+from fastapi import FastAPI
+from pydantic import Field
+from starlette.responses import JSONResponse, Response
+
+from customs_risk.serving.schemas import (
+    MAX_ITEMS,
+    MAX_OUTCOMES,
+    Declaration,
+    ModelInfo,
+    Outcome,
+    OutcomesResponse,
+    ScoreResponse,
+)
+from customs_risk.serving.settings import ServeSettings
+
+log = logging.getLogger("customs_risk.serving")
+SETTINGS = ServeSettings()
+SETTINGS.apply_bentoml_home()
+_FLUSH_ROWS = 5_000
+_FLUSH_SECONDS = 0.25  # one transaction per quarter second under load
+JSON_ROUTES = frozenset({"/score", "/outcomes"})
+_STOP = object()
+http_app = FastAPI(title="customs-risk model info")
+logging.getLogger("customs_risk.selection.decide").setLevel(logging.ERROR)
+
+
+def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> JSONResponse:
+    ctx.response.status_code = status
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class DecisionWriter:
+    """Batches decision rows into the store from a background thread; ``close`` drains it."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.written = 0
+        self.failed = 0
+        self.thread = threading.Thread(target=self._run, name="decision-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, decisions: list[dict], inputs: list[Declaration], request_id: str) -> None:
+        self.queue.put((decisions, inputs, request_id, _utcnow()))
+
+    def close(self, timeout: float = 60.0) -> None:
+        self.queue.put(_STOP)
+        self.thread.join(timeout)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until everything queued so far is written (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self.queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch = [self.queue.get()]
+            rows = 0 if batch[0] is _STOP else len(batch[0][0])
+            deadline = time.monotonic() + _FLUSH_SECONDS
+            while rows < _FLUSH_ROWS and batch[-1] is not _STOP:
+                try:
+                    wait = deadline - time.monotonic()
+                    batch.append(
+                        self.queue.get(timeout=wait) if wait > 0 else self.queue.get_nowait()
+                    )
+                except queue.Empty:
+                    break
+                rows += len(batch[-1][0]) if batch[-1] is not _STOP else 0
+            if any(b is _STOP for b in batch):
+                stop = True
+                batch = [b for b in batch if b is not _STOP]
+            try:
+                self._write(batch)
+            except Exception:
+                self.failed += sum(len(b[0]) for b in batch)
+                log.exception("decision store write failed")
+            finally:
+                for _ in range(len(batch) + (1 if stop else 0)):
+                    self.queue.task_done()
+
+    def _write(self, batch: list[tuple]) -> None:
+        from customs_risk.serving.store import _with_lock_retry, decisions_table, input_digest
+
+        records = []
+        for decisions, inputs, request_id, decided_at in batch:
+            for d, item in zip(decisions, inputs, strict=True):
+                records.append(
+                    {
+                        "decided_at": decided_at,
+                        "declaration_id": d["declaration_id"],
+                        "item_no": d["item_no"],
+                        "input_digest": input_digest(item.model_dump(mode="json")),
+                        "channel": d["channel"],
+                        "selected_by": d["selected_by"],
+                        "propensity": d["propensity"],
+                        "propensity_red": d["propensity_red"],
+                        "fraud_probability": d["fraud_probability"],
+                        "expected_revenue": d["expected_revenue"],
+                        "risk_score": d["risk_score"],
+                        "profile_ids": json.dumps([h["id"] for h in d["profile_hits"]]),
+                        "model_version": d["model_version"],
+                        "policy_version": d["policy_version"],
+                        "request_id": request_id,
+                    }
+                )
+        if not records:
+            return
+        self.store.create()
+
+        def run() -> None:
+            with self.store.engine.begin() as conn:
+                conn.execute(decisions_table.insert(), records)
+
+        _with_lock_retry(run)
+        self.written += len(records)
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for request bodies over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
+        if scope.get("path") in JSON_ROUTES and media != b"application/json":
+            await _send_json(send, 415, {"error": "Content-Type must be application/json"})
+            return
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
+            return
+        seen = 0
+
+        async def limited_receive() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_json(send: Any, status: int, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+@bentoml.service(
+    name="customs_risk",
+    workers=SETTINGS.workers,
+    traffic={"timeout": 120},
+    metrics={"enabled": True},
+    logging={"access": {"enabled": SETTINGS.access_log}},
+)
+@bentoml.asgi_app(http_app, path="/")
+class CustomsRiskService:
+    """Risk scores, channels and outcome intake for clearance systems."""
+
+    def __init__(self) -> None:
+        self.settings = SETTINGS
+        self.engine: Any = None
+        self.model_info: dict[str, Any] = {}
+        self.load_error: str | None = None
+        self.writer: DecisionWriter | None = None
+        self.store: Any = None
+        try:
+            self._load()
+        except Exception as exc:  # stays not ready; /score answers 503
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.exception("model %s failed to load: not ready", SETTINGS.model_tag)
+
+    def _load(self) -> None:
+        from customs_risk.selection.profiles import ProfileSet, load_profiles
+        from customs_risk.serving.engine import Engine
+        from customs_risk.serving.model_source import load_served
+        from customs_risk.serving.store import Store
+
+        model, info = load_served(self.settings.model_tag)
+        folder = self.settings.profiles
+        profiles = ProfileSet()
+        if folder is not None and Path(folder).exists():
+            profiles = load_profiles(folder)
+        else:
+            log.warning("no risk profile folder %s: deciding without profiles", folder)
+        engine = Engine(
+            model,
+            profiles,
+            seed=self.settings.seed,
+            fast_path_max=self.settings.fast_path_max,
+            nthread=self.settings.xgb_nthread,
+        )
+        example = _example(model)
+        engine.check(example)
+        engine.warm(example)
+        self.store = Store.from_env()
+        self.store.create()
+        self.writer = DecisionWriter(self.store)
+        self.model_info = info
+        # the model's objects live as long as the process: keep them out of GC passes
+        gc.collect()
+        gc.freeze()
+        self.engine = engine
+        log.info("serving %s (%s), %d profiles", model.version, info["bentoml_tag"], len(profiles))
+
+    def __is_ready__(self) -> bool:
+        return self.engine is not None
+
+    @bentoml.on_shutdown
+    def _drain(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            log.info("decision writer drained: %d rows written", self.writer.written)
+
+    @bentoml.api(route="/score")
+    async def score(
+        self,
+        declarations: Annotated[list[Declaration], Field(min_length=1, max_length=MAX_ITEMS)],
+        ctx: bentoml.Context,
+    ) -> ScoreResponse:
+        """Channel decisions for 1 to 10,000 declaration items, in request order."""
+        if self.engine is None:
+            return _error(ctx, 503, "model not loaded", reason=self.load_error)
+        if len(declarations) > self.settings.max_items:
+            return _error(
+                ctx, 413, f"declarations: at most {self.settings.max_items} items per request"
+            )
+        if len(declarations) <= self.settings.inline_max:
+            # small requests run on the event loop: a thread hop costs more than the work
+            return self._score(declarations)
+        return await anyio.to_thread.run_sync(self._score, declarations)
+
+    def _score(self, declarations: list[Declaration]) -> Response:
+        request_id = uuid.uuid4().hex
+        decisions = self.engine.decide([d.record() for d in declarations])
+        self.writer.put(decisions, declarations, request_id)
+        return Response(
+            _dumps({"request_id": request_id, "decisions": decisions}),
+            media_type="application/json",
+        )
+
+    @bentoml.api(route="/outcomes")
+    def outcomes(
+        self,
+        outcomes: Annotated[list[Outcome], Field(min_length=1, max_length=MAX_OUTCOMES)],
+        ctx: bentoml.Context,
+    ) -> OutcomesResponse:
+        """Store inspection results (bearer token); repeats of a key count as duplicates."""
+        from customs_risk.serving.store import OutcomeRejected, Store
+
+        token = self.settings.api_token
+        if not token:
+            return _error(ctx, 503, "outcome intake disabled: CUSTOMS_RISK_API_TOKEN is not set")
+        given = ctx.request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
+            return _error(ctx, 401, "a valid bearer token is required")
+        if not outcomes:
+            return _error(ctx, 422, "outcomes: at least one row is required")
+        if len(outcomes) > self.settings.max_outcomes:
+            return _error(ctx, 413, f"outcomes: at most {self.settings.max_outcomes} rows")
+        if self.store is None:
+            self.store = Store.from_env()
+        try:
+            counts = self.store.add_outcomes([o.model_dump() for o in outcomes])
+        except OutcomeRejected as exc:
+            where = f"outcomes[{exc.row}].{exc.field}" if exc.row is not None else exc.field
+            return _error(ctx, 422, f"{where}: {exc.reason}")
+        return OutcomesResponse(**counts)
+
+    @http_app.get("/model", response_model=ModelInfo)
+    def model(self) -> Any:
+        """The served model: versions, training window, metrics, policy shares."""
+        if self.engine is None:
+            return JSONResponse({"error": "model not loaded", "reason": self.load_error}, 503)
+        return _model_info(self.engine, self.model_info)
+
+
+def _model_info(engine: Any, info: dict[str, Any]) -> dict[str, Any]:
+    meta = engine.model.meta
+    policy = engine.policy
+    return {
+        "name": meta.get("name") or "customs-risk",
+        "version": engine.version,
+        "registry_version": info.get("registry_version"),
+        "alias": info.get("alias"),
+        "bentoml_tag": info.get("bentoml_tag", ""),
+        "run_id": meta.get("run_id"),
+        "trained_at": None if meta.get("trained_at") is None else str(meta["trained_at"]),
+        "windows": meta.get("windows") or {},
+        "metrics": meta.get("metrics") or {},
+        "policy_version": policy.version,
+        "policy_shares": policy.shares.model_dump(),
+        "profiles": [p.id for p in engine.profiles],
+    }
+
+
+def _example(model: Any) -> dict[str, Any]:
+    """A plausible declaration lodged after the model's state (warm-up and checks)."""
+    as_of = model.state.as_of
+    when = dt.datetime(2025, 1, 1) if as_of is None else _from_ns(as_of) + dt.timedelta(hours=1)
+    return Declaration(
+        declaration_id="WARMUP",
+        item_no=1,
+        declared_at=when,
+        office_id="OFC000",
+        importer_id="IMP-WARMUP",
+        declarant_id="DCL-WARMUP",
+        hs_code="851712",
+        origin_country="CN",
+        departure_country="CN",
+        transport_mode="air",
+        quantity=1.0,
+        net_mass_kg=1.0,
+        customs_value=100.0,
+        tariff_rate=5.0,
+        duty_declared=5.0,
+    ).record()
+
+
+def _from_ns(ns: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(ns) // 1000)
+
+
+def _dumps(payload: Any) -> bytes:
+    try:
+        import orjson
+
+        return orjson.dumps(payload)
+    except ImportError:  # pragma: no cover
+        return json.dumps(payload).encode()
+
+
+CustomsRiskService.add_asgi_middleware(BodyLimit, max_bytes=SETTINGS.max_request_bytes)

@@ -1,0 +1,53 @@
+"""Settings of the scoring service: environment variables ``CUSTOMS_RISK_SERVE_*``.
+
+The bearer token for ``POST /outcomes`` is ``CUSTOMS_RISK_API_TOKEN``; the outcome store is
+``CUSTOMS_RISK_STORE_URL`` (see :mod:`customs_risk.serving.store`); the BentoML model store is
+``BENTOML_HOME`` (BentoML's own variable, default ``~/bentoml``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MODEL_NAME = "customs-risk"
+DEFAULT_TAG = f"{MODEL_NAME}:latest"
+BUNDLE_DIR = "bundle"
+
+
+class ServeSettings(BaseSettings):
+    """What the service loads and the limits it enforces."""
+
+    model_config = SettingsConfigDict(env_prefix="CUSTOMS_RISK_SERVE_", populate_by_name=True)
+
+    model_tag: str = Field(DEFAULT_TAG, description="BentoML model tag to load")
+    profiles: Path | None = Field(
+        Path("profiles"), description="risk profile folder (YAML); missing folder: no profiles"
+    )
+    seed: int = Field(0, ge=0, description="seed of the random control draw")
+    max_items: int = Field(10_000, ge=1, description="declarations per /score request")
+    max_outcomes: int = Field(50_000, ge=1, description="outcome rows per /outcomes request")
+    max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="request body limit")
+    workers: int = Field(1, ge=1, description="server worker processes (each loads the model)")
+    xgb_nthread: int = Field(1, ge=1, description="XGBoost threads per prediction")
+    fast_path_max: int = Field(64, ge=0, description="batches up to this size skip pandas")
+    inline_max: int = Field(8, ge=0, description="requests up to this size skip the thread pool")
+    access_log: bool = Field(False, description="BentoML access log (one line per request)")
+    api_token: str | None = Field(
+        None,
+        validation_alias=AliasChoices("CUSTOMS_RISK_API_TOKEN", "api_token"),
+        description="bearer token for POST /outcomes; unset: the endpoint answers 503",
+    )
+    bentoml_home: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("BENTOML_HOME", "bentoml_home"),
+        description="BentoML home (model store); None: BentoML's default",
+    )
+
+    def apply_bentoml_home(self) -> None:
+        """Export BENTOML_HOME before bentoml is imported (it reads it once)."""
+        if self.bentoml_home is not None:
+            os.environ["BENTOML_HOME"] = str(self.bentoml_home)

@@ -1,0 +1,463 @@
+"""The scoring service over real HTTP: a model trained once, imported into a temporary BentoML
+store, served by ``bentoml serve`` (no mocks)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from customs_risk.serving.harness import LocalServer
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "test-token-123"
+CHANNELS = {"red", "orange", "green"}
+pytestmark = pytest.mark.slow
+
+
+def _cli() -> str:
+    return str(Path(sys.executable).with_name("customs-risk"))
+
+
+@pytest.fixture(scope="module")
+def trained(trained, small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The session's registered model as champion, imported into a temporary BentoML store."""
+    import mlflow
+
+    tmp = tmp_path_factory.mktemp("serving")
+    world = small_world
+    ms = trained.settings
+    mlflow.set_tracking_uri(ms.uri)
+    mlflow.MlflowClient().set_registered_model_alias(
+        ms.model_name, "champion", trained.result.version
+    )
+    result = trained.result
+    env = {
+        "BENTOML_HOME": str(tmp / "bentoml"),
+        "CUSTOMS_RISK_MLFLOW_URI": ms.uri,
+        "CUSTOMS_RISK_MLFLOW_ARTIFACT_ROOT": ms.artifact_root,
+    }
+    out = subprocess.run(
+        [_cli(), "import-model", "--alias", "champion"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return {
+        "tmp": tmp,
+        "world": world,
+        "env": env,
+        "tag": out.stdout.strip().splitlines()[-1],
+        "version": result.version,
+        "bundle": result,
+    }
+
+
+def _server_env(trained: dict[str, Any], **extra: str) -> dict[str, str]:
+    return {
+        "BENTOML_HOME": trained["env"]["BENTOML_HOME"],
+        "CUSTOMS_RISK_STORE_URL": f"sqlite:///{trained['tmp']}/store/outcomes.db",
+        "CUSTOMS_RISK_API_TOKEN": TOKEN,
+        "CUSTOMS_RISK_SERVE_PROFILES": str(ROOT / "profiles"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def servers(trained: dict[str, Any]):
+    """The main server and one whose model tag does not exist (started together)."""
+    tmp = trained["tmp"]
+    main = LocalServer(_server_env(trained), log_path=tmp / "server.log", cwd=ROOT).start()
+    broken = LocalServer(
+        _server_env(
+            trained,
+            CUSTOMS_RISK_SERVE_MODEL_TAG="customs-risk:doesnotexist",
+            CUSTOMS_RISK_STORE_URL=f"sqlite:///{tmp}/store/broken.db",
+        ),
+        log_path=tmp / "broken.log",
+        cwd=ROOT,
+    ).start()
+    try:
+        main.wait(200)
+        yield {"main": main, "broken": broken}
+    finally:
+        main.stop()
+        broken.stop()
+
+
+@pytest.fixture(scope="module")
+def server(servers: dict[str, LocalServer]) -> LocalServer:
+    return servers["main"]
+
+
+@pytest.fixture(scope="module")
+def declarations(trained: dict[str, Any]) -> list[dict[str, Any]]:
+    """2,000 declarations of the world's last days, re-dated after the model's state, as JSON."""
+    frame = pd.read_parquet(trained["world"] / "declarations.parquet").tail(2000)
+    frame = frame.reset_index(drop=True)
+    start = pd.Timestamp("2025-06-01 08:00:00")
+    frame["declared_at"] = start + pd.to_timedelta(np.arange(len(frame)) * 30, unit="s")
+    frame["declaration_id"] = [f"SVC{i:07d}" for i in range(len(frame))]
+    frame["item_no"] = 1
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    for r in records:
+        r["declared_at"] = r["declared_at"].isoformat()
+    return records
+
+
+def _independent(records: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """Items that share no history entity (importer, declarant, seller, HS6-origin)."""
+    seen: set[tuple[str, Any]] = set()
+    out = []
+    for r in records:
+        keys = {
+            ("importer", r["importer_id"]),
+            ("declarant", r["declarant_id"]),
+            ("seller", r.get("seller_id")),
+            ("hs6_origin", (r["hs_code"][:6], r["origin_country"])),
+        }
+        if keys & seen:
+            continue
+        seen |= keys
+        out.append(r)
+        if len(out) == n:
+            break
+    return out
+
+
+def _score(server: LocalServer, items: list[dict[str, Any]]) -> httpx.Response:
+    return httpx.post(f"{server.url}/score", json={"declarations": items}, timeout=60)
+
+
+def test_single_score(server: LocalServer, declarations: list[dict[str, Any]]) -> None:
+    r = _score(server, declarations[:1])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["request_id"]) == 32
+    (d,) = body["decisions"]
+    assert (d["declaration_id"], d["item_no"]) == (declarations[0]["declaration_id"], 1)
+    assert d["channel"] in CHANNELS
+    assert d["selected_by"] in {"model", "profile", "random", "default"}
+    assert 0.0 <= d["fraud_probability"] <= 1.0
+    assert 0.0 < d["propensity"] <= 1.0
+    assert d["model_version"] == "customs-risk/1"
+    assert d["policy_version"]
+    assert isinstance(d["profile_hits"], list) and isinstance(d["reasons"], list)
+
+
+def test_batch_shapes_and_order(server: LocalServer, declarations: list[dict[str, Any]]) -> None:
+    items = declarations[:1000]
+    r = _score(server, items)
+    assert r.status_code == 200, r.text
+    out = r.json()["decisions"]
+    assert [d["declaration_id"] for d in out] == [i["declaration_id"] for i in items]
+    assert {d["channel"] for d in out} <= CHANNELS
+    assert {d["channel"] for d in out} == CHANNELS  # 1,000 items see all three channels
+    flagged = [d for d in out if d["channel"] != "green" and d["selected_by"] == "model"]
+    assert flagged and all(d["reasons"] for d in flagged)
+
+
+def test_batch_equals_single_calls(server: LocalServer, declarations: list[dict[str, Any]]) -> None:
+    items = _independent(declarations, 25)
+    assert len(items) >= 10
+    batch = _score(server, items).json()["decisions"]
+    singles = [_score(server, [item]).json()["decisions"][0] for item in items]
+    assert batch == singles
+
+
+def test_profile_hit_forces_channel(server: LocalServer, declarations: list[dict]) -> None:
+    item = dict(declarations[5], hs_code="8517120000", origin_country="CN")
+    item.update(customs_value=100.0, quantity=50.0)  # unit value 2 < 40
+    (d,) = _score(server, [item]).json()["decisions"]
+    assert d["channel"] == "red" and d["selected_by"] == "profile"
+    assert d["profile_hits"][0]["id"] == "RP-2025-001"
+    assert d["profile_hits"][0]["title"] and d["profile_hits"][0]["instructions"]
+    assert d["propensity"] == 1.0
+
+
+def test_unknown_categories_are_normal(server: LocalServer, declarations: list[dict]) -> None:
+    item = dict(
+        declarations[0],
+        importer_id="IMP-NEVER-SEEN",
+        declarant_id="DCL-NEW",
+        seller_id=None,
+        hs_code="9999999999",
+        office_id="OFC-NEW",
+        origin_country="ZZ",
+        extra_field="kept in the digest",
+    )
+    r = _score(server, [item])
+    assert r.status_code == 200, r.text
+    assert r.json()["decisions"][0]["channel"] in CHANNELS
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("customs_value", -5), ("hs_code", "12"), ("declared_at", "yesterday"), ("item_no", "x")],
+)
+def test_invalid_input_names_field_and_index(
+    server: LocalServer, declarations: list[dict], field: str, value: Any
+) -> None:
+    items = [dict(d) for d in declarations[:5]]
+    items[3][field] = value
+    r = _score(server, items)
+    assert r.status_code == 400, r.text
+    locs = [e["loc"] for e in r.json()["detail"]]
+    assert ["declarations", 3, field] in locs
+
+
+def test_missing_field_and_limits(server: LocalServer, declarations: list[dict]) -> None:
+    item = dict(declarations[0])
+    del item["importer_id"]
+    r = _score(server, [declarations[0], item])
+    assert r.status_code == 400
+    assert ["declarations", 1, "importer_id"] in [e["loc"] for e in r.json()["detail"]]
+    assert _score(server, []).status_code == 400
+    too_many = [declarations[0]] * 10_001
+    r = _score(server, too_many)
+    assert r.status_code == 400 and "declarations" in r.text
+    huge = b"{" + b" " * (33 * 1024 * 1024) + b"}"
+    r = httpx.post(
+        f"{server.url}/score",
+        content=huge,
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert r.status_code == 413
+
+
+def test_decisions_are_stored(server: LocalServer, trained: dict, declarations: list) -> None:
+    from customs_risk.serving.store import Store
+
+    items = declarations[1500:1503]
+    request_id = _score(server, items).json()["request_id"]
+    store = Store(_server_env(trained)["CUSTOMS_RISK_STORE_URL"])
+    deadline = time.monotonic() + 20
+    rows = pd.DataFrame()
+    while time.monotonic() < deadline:
+        frame = store.decisions_frame()
+        rows = frame[frame["request_id"] == request_id]
+        if len(rows) == 3:
+            break
+        time.sleep(0.2)
+    assert list(rows["declaration_id"]) == [i["declaration_id"] for i in items]
+    assert rows["input_digest"].str.len().eq(64).all()
+    assert set(rows["model_version"]) == {"customs-risk/1"}
+    store.close()
+
+
+def _outcome(i: int, prefix: str = "OUT") -> dict[str, Any]:
+    fraud = i % 7 == 0
+    return {
+        "declaration_id": f"{prefix}{i // 2:08d}",
+        "item_no": i % 2 + 1,
+        "channel": ["red", "orange", "green"][i % 3],
+        "result_at": "2025-06-02T10:00:00",
+        "fraud_found": fraud,
+        "fraud_type": "undervaluation" if fraud else "none",
+        "critical": False,
+        "recovered_revenue": 12.5 if fraud else 0.0,
+    }
+
+
+def _post_outcomes(server: LocalServer, rows: list[dict], token: str | None = TOKEN):
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(
+        f"{server.url}/outcomes", json={"outcomes": rows}, headers=headers, timeout=120
+    )
+
+
+def test_outcomes_need_token(server: LocalServer) -> None:
+    rows = [_outcome(i, "AUTH") for i in range(3)]
+    assert _post_outcomes(server, rows, token=None).status_code == 401
+    assert _post_outcomes(server, rows, token="wrong").status_code == 401
+    r = _post_outcomes(server, rows)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"inserted": 3, "duplicates": 0}
+    assert _post_outcomes(server, rows).json() == {"inserted": 0, "duplicates": 3}
+    r = _post_outcomes(server, rows + rows[:1] + [_outcome(3, "AUTH")])
+    assert r.json() == {"inserted": 1, "duplicates": 4}
+
+
+def test_invalid_outcome_names_field_and_row(server: LocalServer) -> None:
+    rows = [_outcome(i, "BAD") for i in range(4)]
+    rows[2]["fraud_type"] = "smuggling"
+    r = _post_outcomes(server, rows)
+    assert r.status_code == 400
+    assert ["outcomes", 2, "fraud_type"] in [e["loc"] for e in r.json()["detail"]]
+
+
+def test_concurrent_outcomes_stored_exactly_once(server: LocalServer, trained: dict) -> None:
+    from customs_risk.serving.store import Store
+
+    distinct = [_outcome(i, "CONC") for i in range(10_000)]
+    rng = np.random.default_rng(0)
+    clients = []
+    for c in range(8):
+        own = distinct[c::8]
+        repeats = [distinct[j] for j in rng.choice(len(distinct), 500, replace=False)]
+        rows = own + repeats
+        rng.shuffle(rows)
+        clients.append([rows[k : k + 400] for k in range(0, len(rows), 400)])
+
+    def run(chunks: list[list[dict]]) -> tuple[int, int]:
+        inserted = duplicates = 0
+        for chunk in chunks:
+            r = _post_outcomes(server, chunk)
+            assert r.status_code == 200, r.text
+            inserted += r.json()["inserted"]
+            duplicates += r.json()["duplicates"]
+        return inserted, duplicates
+
+    with cf.ThreadPoolExecutor(8) as pool:
+        totals = list(pool.map(run, clients))
+    assert sum(t[0] for t in totals) == 10_000
+    assert sum(t[0] + t[1] for t in totals) == 10_000 + 8 * 500
+    store = Store(_server_env(trained)["CUSTOMS_RISK_STORE_URL"])
+    frame = store.outcomes_frame()
+    conc = frame[frame["declaration_id"].str.startswith("CONC")]
+    assert len(conc) == 10_000
+    assert not conc.duplicated(["declaration_id", "item_no"]).any()
+    store.close()
+
+
+def test_model_info(server: LocalServer, trained: dict) -> None:
+    r = httpx.get(f"{server.url}/model", timeout=10)
+    assert r.status_code == 200, r.text
+    info = r.json()
+    assert info["version"] == "customs-risk/1" and info["registry_version"] == "1"
+    assert info["alias"] == "champion"
+    assert info["bentoml_tag"] == trained["tag"]
+    assert {"train_start", "valid_start", "test_start", "data_end"} <= set(info["windows"])
+    assert any(k.startswith("test_") for k in info["metrics"])
+    assert any(k.startswith("valid_") for k in info["metrics"])
+    assert set(info["policy_shares"]) == {"red", "orange", "random_red", "random_orange"}
+
+
+def test_infra_endpoints(server: LocalServer) -> None:
+    assert httpx.get(f"{server.url}/livez").status_code == 200
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert "request_total" in metrics and "/score" in metrics
+    paths = httpx.get(f"{server.url}/docs.json").json()["paths"]
+    assert {"/score", "/outcomes", "/model"} <= set(paths)
+
+
+def test_not_ready_when_model_cannot_load(servers: dict, declarations: list) -> None:
+    broken = servers["broken"]
+    deadline = time.monotonic() + 90
+    status = None
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{broken.url}/livez", timeout=2).status_code == 200:
+                status = httpx.get(f"{broken.url}/readyz", timeout=2).status_code
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    assert status == 503, broken.tail()
+    assert _score(broken, declarations[:1]).status_code == 503
+    assert httpx.get(f"{broken.url}/model").status_code == 503
+
+
+def test_schemathesis_no_server_errors(server: LocalServer, trained: dict) -> None:
+    """Over 500 generated cases against the served OpenAPI document: no 5xx."""
+    exe = str(Path(sys.executable).with_name("schemathesis"))
+    report = trained["tmp"] / "schemathesis.xml"
+    cmd = [
+        exe,
+        "run",
+        f"{server.url}/docs.json",
+        "--url",
+        server.url,
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        "180",
+        "--header",
+        f"Authorization: Bearer {TOKEN}",
+        "--include-path-regex",
+        "^/(score|outcomes|model)$",
+        "--seed",
+        "1",
+        "--report",
+        "junit",
+        "--report-junit-path",
+        str(report),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:]
+    tests = re.search(r"(\d+) generated", done.stdout)
+    assert tests is not None and int(tests.group(1)) >= 500, done.stdout[-1500:]
+
+
+def test_restart_keeps_outcomes_and_drains_decisions(
+    servers: dict, trained: dict, declarations: list
+) -> None:
+    from customs_risk.serving.store import Store
+
+    server = servers["main"]
+    rows = [_outcome(i, "RST") for i in range(50)]
+    assert _post_outcomes(server, rows).json() == {"inserted": 50, "duplicates": 0}
+    items = declarations[1700:1900]
+    request_id = _score(server, items).json()["request_id"]
+    server.stop()  # SIGTERM: the decision writer drains before exit
+    store = Store(_server_env(trained)["CUSTOMS_RISK_STORE_URL"])
+    decisions = store.decisions_frame()
+    assert (decisions["request_id"] == request_id).sum() == 200
+    store.close()
+    server.start()
+    server.wait(200)
+    assert _post_outcomes(server, rows).json() == {"inserted": 0, "duplicates": 50}
+    store = Store(_server_env(trained)["CUSTOMS_RISK_STORE_URL"])
+    stored = store.outcomes_frame()
+    assert stored["declaration_id"].str.startswith("RST").sum() == 50
+    store.close()
+
+
+def test_fast_path_equals_pandas_path(trained: dict, declarations: list) -> None:
+    """In-process: the pandas-free small-batch path decides exactly as the canonical path."""
+    from customs_risk.models.bundle import RiskModel
+    from customs_risk.selection.profiles import load_profiles
+    from customs_risk.serving.engine import Engine
+    from customs_risk.serving.schemas import Declaration
+
+    model = RiskModel.load(trained["bundle"].bundle.save(trained["tmp"] / "bundle_copy"))
+    engine = Engine(model, load_profiles(ROOT / "profiles"))
+    records = [Declaration.model_validate(d).record() for d in declarations[:600]]
+    for k in range(0, 600, 60):  # profile hits of every kind
+        records[k].update(hs_code="8517120000", origin_country="CN", quantity=100.0)
+        records[k + 1].update(importer_id="IMP00342")
+        records[k + 2].update(hs_code="300490", transport_mode="air", customs_value=600.0)
+        records[k + 3].update(hs_code="610910", departure_country="TR", origin_country="CN")
+    fast, slow = [], []
+    for k in range(0, 600, 30):
+        fast += engine.decide(records[k : k + 30], fast=True)
+        slow += engine.decide(records[k : k + 30], fast=False)
+    assert fast == slow
+    assert sum(bool(d["profile_hits"]) for d in fast) >= 20
+    assert sum(d["selected_by"] == "random" for d in fast) > 0
+    assert sum(bool(d["reasons"]) for d in fast) >= 20
+    # the canonical path is RiskModel.decide
+    profiles = load_profiles(ROOT / "profiles")
+    canon = model.decide(engine.frame(records[:120]), profiles, seed=0)
+    ours = engine.decide(records[:120], fast=False)
+    assert [d["channel"] for d in ours] == canon["channel"].tolist()
+    assert [d["selected_by"] for d in ours] == canon["selected_by"].tolist()
+    assert [d["propensity"] for d in ours] == canon["propensity"].tolist()
+    assert [tuple(d["reasons"]) for d in ours] == [tuple(r) for r in canon["reasons"]]
+    assert [tuple(h["id"] for h in d["profile_hits"]) for d in ours] == [
+        tuple(h) for h in canon["profile_hits"]
+    ]
