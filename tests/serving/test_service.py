@@ -373,34 +373,27 @@ def test_not_ready_when_model_cannot_load(servers: dict, declarations: list) -> 
 
 
 def test_schemathesis_no_server_errors(server: LocalServer, trained: dict) -> None:
-    """Over 500 generated cases against the served OpenAPI document: no 5xx."""
+    """At least 500 generated cases against the served OpenAPI document: no 5xx.
+
+    How many cases one run generates varies (Hypothesis stops early on inputs the API mostly
+    rejects), so runs with further seeds are added until 500 cases have been tried."""
     exe = str(Path(sys.executable).with_name("schemathesis"))
-    report = trained["tmp"] / "schemathesis.xml"
-    cmd = [
-        exe,
-        "run",
-        f"{server.url}/docs.json",
-        "--url",
-        server.url,
-        "--checks",
-        "not_a_server_error",
-        "--max-examples",
-        "180",
-        "--header",
-        f"Authorization: Bearer {TOKEN}",
-        "--include-path-regex",
-        "^/(score|outcomes|model)$",
-        "--seed",
-        "1",
-        "--report",
-        "junit",
-        "--report-junit-path",
-        str(report),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stdout[-3000:]
-    tests = re.search(r"(\d+) generated", done.stdout)
-    assert tests is not None and int(tests.group(1)) >= 500, done.stdout[-1500:]
+    total = 0
+    for seed in range(1, 6):
+        cmd = [exe, "run", f"{server.url}/docs.json", "--url", server.url]
+        cmd += ["--checks", "not_a_server_error", "--max-examples", "300", "--seed", str(seed)]
+        cmd += ["--header", f"Authorization: Bearer {TOKEN}"]
+        cmd += ["--include-path-regex", "^/(score|outcomes|model)$"]
+        cmd += ["--report", "junit"]
+        cmd += ["--report-junit-path", str(trained["tmp"] / f"schemathesis-{seed}.xml")]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stdout[-3000:]
+        generated = re.search(r"(\d+) generated", done.stdout)
+        assert generated is not None, done.stdout[-1500:]
+        total += int(generated.group(1))
+        if total >= 500:
+            break
+    assert total >= 500
 
 
 def test_restart_keeps_outcomes_and_drains_decisions(
