@@ -17,6 +17,7 @@ import pandas as pd
 import xgboost as xgb
 
 NTHREAD = 2
+PARALLEL_ROWS = 2048
 OBJECTIVES: dict[str, dict[str, Any]] = {
     "offence": {"objective": "binary:logistic", "eval_metric": "auc"},
     "critical": {"objective": "binary:logistic", "eval_metric": "auc"},
@@ -80,8 +81,18 @@ class BoostedModel:
         return self.booster.predict(dm, iteration_range=(0, self.rounds))
 
     def predict_array(self, matrix: np.ndarray) -> np.ndarray:
-        """Predictions for a ``transform_array`` matrix (serving path)."""
-        return self.booster.inplace_predict(matrix, iteration_range=(0, self.rounds))
+        """Predictions for a ``transform_array`` matrix (serving path): one thread for small
+        batches (latency), all threads from PARALLEL_ROWS rows on (throughput)."""
+        booster = self._parallel() if len(matrix) >= PARALLEL_ROWS else self.booster
+        return booster.inplace_predict(matrix, iteration_range=(0, self.rounds))
+
+    def _parallel(self) -> xgb.Booster:
+        """A copy of the booster that predicts with NTHREAD threads (made on first use)."""
+        if not hasattr(self, "_parallel_booster"):
+            copy = self.booster.copy()
+            copy.set_param({"nthread": NTHREAD})
+            self._parallel_booster = copy
+        return self._parallel_booster
 
     def contributions(self, features: pd.DataFrame) -> np.ndarray:
         """Per-row feature contributions on the margin (last column, the bias, dropped)."""
