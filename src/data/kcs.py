@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from customs_risk.data.contracts import DECLARATIONS_FILE, OUTCOMES_FILE
+from customs_risk.data.contracts import DECLARATION_COLUMNS, DECLARATIONS_FILE, OUTCOMES_FILE
 
 RENAME = {
     "Declaration ID": "declaration_id",
@@ -57,25 +57,7 @@ def kcs_declarations(raw: pd.DataFrame) -> pd.DataFrame:
         decl[column] = pd.to_numeric(decl[column]).astype("float64")
     decl["quantity"] = float("nan")
     decl["duty_declared"] = decl["customs_value"] * decl["tariff_rate"] / 100.0
-    order = [
-        "declaration_id",
-        "item_no",
-        "declared_at",
-        "office_id",
-        "importer_id",
-        "declarant_id",
-        "seller_id",
-        "hs_code",
-        "origin_country",
-        "departure_country",
-        "transport_mode",
-        "quantity",
-        "net_mass_kg",
-        "customs_value",
-        "tariff_rate",
-        "duty_declared",
-        *EXTRA.values(),
-    ]
+    order = [*DECLARATION_COLUMNS, *EXTRA.values()]
     return decl[order].sort_values("declared_at", kind="stable").reset_index(drop=True)
 
 

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from customs_risk.data.contracts import DECLARATION_COLUMNS
+
 MAX_ITEMS = 10_000
 MAX_OUTCOMES = 50_000
 _MIN_TIME = dt.datetime(1990, 1, 1)
@@ -25,22 +27,7 @@ Code = Annotated[str | None, Field(default=None, max_length=64)]
 
 # contract fields a declaration carries into scoring, in the contract's order
 DECLARATION_FIELDS: tuple[str, ...] = (
-    "declaration_id",
-    "item_no",
-    "declared_at",
-    "office_id",
-    "importer_id",
-    "declarant_id",
-    "seller_id",
-    "hs_code",
-    "origin_country",
-    "departure_country",
-    "transport_mode",
-    "quantity",
-    "net_mass_kg",
-    "customs_value",
-    "tariff_rate",
-    "duty_declared",
+    *DECLARATION_COLUMNS,
     "procedure_code",
     "payment_type",
     "incoterm",
