@@ -94,12 +94,6 @@ class BoostedModel:
             self._parallel_booster = copy
         return self._parallel_booster
 
-    def contributions(self, features: pd.DataFrame) -> np.ndarray:
-        """Per-row feature contributions on the margin (last column, the bias, dropped)."""
-        dm = xgb.DMatrix(features, enable_categorical=True, nthread=NTHREAD)
-        contrib = self.booster.predict(dm, pred_contribs=True, iteration_range=(0, self.rounds))
-        return contrib[:, :-1]
-
     def contributions_array(self, matrix: np.ndarray, feature_types: list[str]) -> np.ndarray:
         """Contributions for a ``transform_array`` matrix (serving path, bias dropped)."""
         dm = xgb.DMatrix(
@@ -111,11 +105,6 @@ class BoostedModel:
         )
         contrib = self.booster.predict(dm, pred_contribs=True, iteration_range=(0, self.rounds))
         return contrib[:, :-1]
-
-    def leaves(self, features: pd.DataFrame) -> np.ndarray:
-        """Leaf index of every tree per row (the DATE variant's tokens)."""
-        dm = xgb.DMatrix(features, enable_categorical=True, nthread=NTHREAD)
-        return self.booster.predict(dm, pred_leaf=True, iteration_range=(0, self.rounds))
 
     def save(self, directory: Path) -> None:
         """``model.json`` (XGBoost's own format) and ``meta.json``."""

@@ -58,6 +58,13 @@ def load_target_model(directory: Path) -> TargetModel:
     return NeuralTarget.load(directory)
 
 
+def predict_target(model: TargetModel, features: pd.DataFrame, declarations: pd.DataFrame):
+    """Predictions of a target model on a feature frame (training and evaluation path)."""
+    if model.kind == "xgboost":
+        return np.asarray(model.predict_frame(features), dtype=np.float64)
+    return np.asarray(model.predict(features, declarations), dtype=np.float64)
+
+
 @dataclass
 class RiskModel:
     """Everything scoring and deciding need (see module docstring)."""
@@ -106,29 +113,43 @@ class RiskModel:
 
     def score(self, declarations: pd.DataFrame, matrix: np.ndarray | None = None) -> pd.DataFrame:
         """Per row: fraud_probability (calibrated), critical_probability, expected_revenue,
-        trader_grade and model_version, aligned with ``declarations``."""
+        trader_grade and model_version, aligned with ``declarations`` (the serving path)."""
         declarations = declarations.reset_index(drop=True)
         matrix = self.matrix(declarations) if matrix is None else matrix
         frame = self.features(declarations) if self._needs_frame() else None
-        raw = self._predict("offence", matrix, frame, declarations)
-        out = {
-            "declaration_id": declarations["declaration_id"].astype("str"),
-            "item_no": declarations["item_no"].astype("int64"),
-            "fraud_probability": self.calibrator(raw),
-            "critical_probability": (
-                self._predict("critical", matrix, frame, declarations)
-                if "critical" in self.models
-                else np.full(len(raw), np.nan)
-            ),
-            "expected_revenue": (
-                np.maximum(self._predict("revenue", matrix, frame, declarations), 0.0)
-                if "revenue" in self.models
-                else np.full(len(raw), np.nan)
-            ),
-            "trader_grade": pd.Series(self._grades(matrix), dtype="str"),
-            "model_version": self.version,
-        }
-        return pd.DataFrame(out)
+        predict = {t: self._predict(t, matrix, frame, declarations) for t in self.models}
+        return self._score_columns(declarations, predict, self._grades(matrix))
+
+    def score_frame(self, features: pd.DataFrame, declarations: pd.DataFrame) -> pd.DataFrame:
+        """The columns of :meth:`score` plus ``raw_offence_score`` from a point-in-time feature
+        frame (the training and evaluation path)."""
+        declarations = declarations.reset_index(drop=True)
+        predict = {t: predict_target(m, features, declarations) for t, m in self.models.items()}
+        grades = (
+            features[GRADE_COLUMN].astype("object").to_numpy()
+            if GRADE_COLUMN in features.columns
+            else np.full(len(features), None, dtype=object)
+        )
+        out = self._score_columns(declarations, predict, grades)
+        out["raw_offence_score"] = predict["offence"]
+        return out
+
+    def _score_columns(
+        self, declarations: pd.DataFrame, predict: dict[str, np.ndarray], grades: np.ndarray
+    ) -> pd.DataFrame:
+        nan = np.full(len(declarations), np.nan)
+        revenue = predict.get("revenue")
+        return pd.DataFrame(
+            {
+                "declaration_id": declarations["declaration_id"].astype("str"),
+                "item_no": declarations["item_no"].astype("int64"),
+                "fraud_probability": self.calibrator(predict["offence"]),
+                "critical_probability": predict.get("critical", nan),
+                "expected_revenue": nan if revenue is None else np.maximum(revenue, 0.0),
+                "trader_grade": pd.Series(grades, dtype="str"),
+                "model_version": self.version,
+            }
+        )
 
     def _decoded(self, matrix: np.ndarray) -> pd.DataFrame:
         """Feature values of matrix rows, categoricals decoded to their labels."""

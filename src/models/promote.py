@@ -68,18 +68,17 @@ def evaluate_bundle(
 ) -> dict[str, float]:
     """Metrics of a bundle on the labelled ``rows``, features point-in-time."""
     from customs_risk.features.pipeline import FeaturePipeline
-    from customs_risk.models.train import predict_frame
 
     pipeline = FeaturePipeline(model.state.config)
     pipeline.state_ = model.state
     features = pipeline.transform(declarations, outcomes=outcomes).iloc[rows]
     decl = declarations.iloc[rows].reset_index(drop=True)
     labels = label_rows(decl, outcomes)
-    prob = model.calibrator(predict_frame(model.models["offence"], features, decl))
-    report = ranking_report(labels.fraud, prob)
+    scores = model.score_frame(features, decl)
+    report = ranking_report(labels.fraud, scores["fraud_probability"].to_numpy())
     out = {k: float(report[k]) for k in COMPARED if k in report}
     if "revenue" in model.models:
-        revenue = np.maximum(predict_frame(model.models["revenue"], features, decl), 0.0)
+        revenue = scores["expected_revenue"].to_numpy()
         out["revenue_share_at_10"] = revenue_share_at(np.nan_to_num(labels.revenue), revenue, 0.1)
     return out
 

@@ -20,12 +20,14 @@ import numpy as np
 import pandas as pd
 
 from customs_risk.models.boosting import BoostedModel, fit_boosted
-from customs_risk.models.bundle import RiskModel
+from customs_risk.models.bundle import RiskModel, predict_target
 from customs_risk.models.calibration import Calibrator, reliability_curve
 from customs_risk.models.dataset import Labels, Split, label_rows, load_training_data, time_split
 from customs_risk.models.metrics import ranking_report, revenue_share_at
+from customs_risk.models.neural_target import tune_neural_family
 from customs_risk.models.settings import TrainSettings
 from customs_risk.models.tuning import Experiment, StudyResult, run_study
+from customs_risk.selection.thresholds import calibrate_thresholds
 
 log = logging.getLogger(__name__)
 SCORES_FILE = "scores.parquet"
@@ -147,13 +149,6 @@ def tune_xgboost(experiment: Experiment, frame: TrainingFrame, seed: int) -> Can
     return Candidate("xgboost", models, valid, studies)
 
 
-def tune_neural(experiment: Experiment, frame: TrainingFrame, seed: int) -> Candidate:
-    """One study of the two-headed network (offence + revenue) of the experiment's kind."""
-    from customs_risk.models.neural_target import tune_neural_family
-
-    return tune_neural_family(experiment, frame, seed)
-
-
 def choose(
     candidates: list[Candidate], margin: float = 0.0
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -177,41 +172,16 @@ def choose(
     return chosen, families
 
 
-def predict_frame(model: Any, features: pd.DataFrame, declarations: pd.DataFrame) -> np.ndarray:
-    """Predictions of any target model on a feature frame."""
-    if isinstance(model, BoostedModel):
-        return model.predict_frame(features)
-    return model.predict(features, declarations)
-
-
-def window_scores(
-    models: dict[str, Any], calibrator: Calibrator, frame: TrainingFrame, rows: np.ndarray
-) -> pd.DataFrame:
-    """Score columns (as ``RiskModel.score``) for rows of the training frame, point-in-time."""
+def window_scores(bundle: RiskModel, frame: TrainingFrame, rows: np.ndarray) -> pd.DataFrame:
+    """Score columns for rows of the training frame (point-in-time features), with the
+    declared unit value's deviation from its reference (the price-rule baseline)."""
     x = frame.features.iloc[rows]
-    decl = frame.declarations.iloc[rows].reset_index(drop=True)
-    raw = predict_frame(models["offence"], x, decl)
-    out = pd.DataFrame(
-        {
-            "declaration_id": decl["declaration_id"].astype("str"),
-            "item_no": decl["item_no"].astype("int64"),
-            "fraud_probability": calibrator(raw),
-            "raw_offence_score": raw,
-        }
+    # no model_version: the run id differs between runs of the same seed
+    scores = bundle.score_frame(x, frame.declarations.iloc[rows]).drop(columns="model_version")
+    scores["price_deviation"] = (
+        x["uv_unit_dev"].to_numpy(dtype=np.float64) if "uv_unit_dev" in x else np.nan
     )
-    nan = np.full(len(rows), np.nan)
-    crit = predict_frame(models["critical"], x, decl) if "critical" in models else nan
-    rev = predict_frame(models["revenue"], x, decl) if "revenue" in models else nan
-    out["price_deviation"] = (
-        x["uv_unit_dev"].to_numpy(dtype=np.float64) if "uv_unit_dev" in x else nan
-    )
-    out["critical_probability"] = crit
-    out["expected_revenue"] = np.maximum(rev, 0.0)
-    grade = x["importer_grade"] if "importer_grade" in x.columns else None
-    out["trader_grade"] = (
-        pd.Series(grade.astype("object").to_numpy(), dtype="str") if grade is not None else None
-    )
-    return out
+    return scores
 
 
 def build_frame(settings: TrainSettings, declarations, outcomes) -> tuple[TrainingFrame, Any]:
@@ -266,18 +236,13 @@ class TrainJob:
             mlflow.log_params({"experiments": ",".join(e.name for e in experiments)})
             candidates = []
             for experiment in experiments:
-                tune = tune_xgboost if experiment.model == "xgboost" else tune_neural
+                tune = tune_xgboost if experiment.model == "xgboost" else tune_neural_family
                 candidates.append(tune(experiment, frame, s.seed))
             models, families = choose(candidates, s.choice_margin)
-            valid_rows = frame.rows("valid")
-            valid_decl = frame.declarations.iloc[valid_rows].reset_index(drop=True)
-            raw_valid = predict_frame(models["offence"], frame.x("valid"), valid_decl)
+            valid_decl = frame.declarations.iloc[frame.rows("valid")]
+            raw_valid = predict_target(models["offence"], frame.x("valid"), valid_decl)
             calibrator = Calibrator.fit(raw_valid, frame.y("offence", "valid"))
-
-            test_rows = np.flatnonzero(frame.split.test)
-            scores = window_scores(models, calibrator, frame, test_rows)
-            metrics = self._metrics(frame, scores, candidates, families)
-            thresholds, policy = self._thresholds(frame, models, calibrator)
+            policy, profiles = self._policy_and_profiles()
             meta = {
                 "name": mlflow_settings.model_name,
                 "run_id": run.info.run_id,
@@ -285,11 +250,25 @@ class TrainJob:
                 "seed": s.seed,
                 "windows": windows,
                 "families": families,
-                "metrics": metrics,
                 "policy_version": policy.version,
                 "feature_columns": state.feature_columns,
             }
-            bundle = RiskModel(state, models, calibrator, policy, thresholds, meta)
+            bundle = RiskModel(state, models, calibrator, policy, None, meta)
+
+            # the test window and the newest calibration_days, scored once
+            days = frame.declarations["declared_at"].dt.normalize()
+            recent = (days > days.max() - pd.Timedelta(days=s.calibration_days)).to_numpy()
+            scored = frame.split.test | recent
+            all_scores = window_scores(bundle, frame, np.flatnonzero(scored))
+            scores = all_scores[frame.split.test[scored]].reset_index(drop=True)
+            metrics = self._metrics(frame, scores, candidates, families)
+            bundle.meta["metrics"] = metrics
+            bundle.thresholds = calibrate_thresholds(
+                all_scores[recent[scored]].reset_index(drop=True),
+                frame.declarations.loc[recent].reset_index(drop=True),
+                policy,
+                profiles,
+            )
             metrics["seconds_features"] = round(feature_seconds, 2)
             metrics["seconds"] = round(time.perf_counter() - start, 2)
             mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int | float)})
@@ -333,20 +312,15 @@ class TrainJob:
         metrics["reliability"] = reliability_curve(frame.labels.fraud[test_rows][labelled], fp)
         return metrics
 
-    def _thresholds(self, frame: TrainingFrame, models, calibrator):
+    def _policy_and_profiles(self):
+        """The channel policy (file or defaults) and the analysts' profiles of the settings."""
         from customs_risk.selection.policy import ChannelPolicy
         from customs_risk.selection.profiles import ProfileSet, load_profiles
-        from customs_risk.selection.thresholds import calibrate_thresholds
 
         s = self.settings
         policy = ChannelPolicy.from_yaml(s.policy) if s.policy else ChannelPolicy()
         profiles = load_profiles(s.profiles) if s.profiles and s.profiles.exists() else ProfileSet()
-        days = frame.declarations["declared_at"].dt.normalize()
-        recent = (days > days.max() - pd.Timedelta(days=s.calibration_days)).to_numpy()
-        rows = np.flatnonzero(recent)
-        scores = window_scores(models, calibrator, frame, rows)
-        decl = frame.declarations.iloc[rows].reset_index(drop=True)
-        return calibrate_thresholds(scores, decl, policy, profiles), policy
+        return policy, profiles
 
     def _write(self, bundle: RiskModel, metrics, scores: pd.DataFrame, frame) -> None:
         out = self.settings.out

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mlflow
 import numpy as np
 import pandas as pd
@@ -16,16 +14,11 @@ from customs_risk.models.promote import promote, rollback
 from customs_risk.models.tracking import (
     CHALLENGER,
     CHAMPION,
-    MlflowSettings,
     load_registered,
     resolve_version,
 )
 from customs_risk.models.train import BUNDLE_DIR, SCORES_FILE
 from tests.conftest import Trained, train_small
-
-
-def _train(world: Path, out: Path, settings: MlflowSettings, seed: int, register=True):
-    return train_small(world, out, settings, seed=seed, register=register)
 
 
 def test_training_registers_a_challenger_with_nested_trials(trained: Trained):
@@ -85,7 +78,7 @@ def test_pyfunc_gives_channels(trained, small_world):
 
 def test_same_seed_same_metrics(small_world, tmp_path, mlflow_settings, trained):
     first = trained.result
-    again = _train(small_world, tmp_path / "out", mlflow_settings, seed=0, register=False)
+    again = train_small(small_world, tmp_path / "out", mlflow_settings, seed=0, register=False)
     keys = [k for k in first.metrics if k.startswith(("test_", "valid_"))]
     assert {k: again.metrics[k] for k in keys} == {k: first.metrics[k] for k in keys}
     pd.testing.assert_frame_equal(first.scores, again.scores)
@@ -105,10 +98,10 @@ def test_evaluation_beats_baselines_on_revenue(trained, small_world, tmp_path):
 
 
 def test_promote_and_rollback(small_world, tmp_path, mlflow_settings):
-    _train(small_world, tmp_path / "a", mlflow_settings, seed=0)
+    train_small(small_world, tmp_path / "a", mlflow_settings, seed=0)
     first = promote(mlflow_settings, small_world, window_days=45)
     assert first.promoted and str(resolve_version(mlflow_settings, alias=CHAMPION).version) == "1"
-    _train(small_world, tmp_path / "b", mlflow_settings, seed=1)  # version 2 = challenger
+    train_small(small_world, tmp_path / "b", mlflow_settings, seed=1)  # version 2 = challenger
     second = promote(mlflow_settings, small_world, window_days=45, metric="auc")
     better = second.challenger["auc"] > second.champion["auc"]
     assert second.promoted == better
