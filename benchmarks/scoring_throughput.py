@@ -57,7 +57,7 @@ def main() -> None:
     records = [Declaration.model_validate(r).record() for r in sample(setup["world"], args.rows)]
     frame = full.frame(records)
     pipeline = full._pipeline
-    matrix = pipeline.transform_array(frame, state=model.state)
+    matrix = pipeline.transform_array(frame, state=model.state, isolated=True)
     boosters = {t: m.booster for t, m in model.models.items()}
     scores = model.score(frame)
     n = args.rows
@@ -65,7 +65,9 @@ def main() -> None:
     gc.freeze()  # as the service does after loading the model
 
     t_frame = best_of(lambda: full.frame(records), args.repeat)
-    t_feat = best_of(lambda: pipeline.transform_array(frame, state=model.state), args.repeat)
+    t_feat = best_of(
+        lambda: pipeline.transform_array(frame, state=model.state, isolated=True), args.repeat
+    )
     t_raw = best_of(lambda: boosters["offence"].inplace_predict(matrix), args.repeat)
     t_raw_all = best_of(lambda: [b.inplace_predict(matrix) for b in boosters.values()], args.repeat)
     t_score = best_of(lambda: model.score(frame), args.repeat)

@@ -176,9 +176,10 @@ def _stacked_stats(
     event_rows: np.ndarray,
     events: Events,
     prior: np.ndarray,
+    isolated: bool = False,
 ) -> dict[str, np.ndarray]:
     """History features of several entities at once: keys stacked entity after entity (each
-    of length len(t)), outputs likewise."""
+    of length len(t)), outputs likewise. ``isolated``: no row sees another row of the batch."""
     k = len(entities)
     times = np.tile(t, k) if k > 1 else t
     base = lookup_base(*state.stacked_base(entities), state_keys) if state.fitted else None
@@ -189,7 +190,7 @@ def _stacked_stats(
         rows = (event_rows[None, :] + len(t) * np.arange(k)[:, None]).ravel()
         tiled = Events(*(np.tile(a, k) for a in events.astuple())) if k > 1 else events
         indexes.append((EventIndex(batch_keys[rows], tiled), batch_keys))
-    agg = entity_aggregates(batch_keys, times, base, indexes, alone=len(t) < 2)
+    agg = entity_aggregates(batch_keys, times, base, indexes, alone=isolated or len(t) < 2)
     priors = np.tile(prior, k) if k > 1 else prior
     return stat_features(agg, times, priors, state.config.prior_strength, batch_keys >= 0)
 
@@ -203,6 +204,7 @@ def _history(
     prior: np.ndarray,
     sink: Sink,
     codes: dict[str, np.ndarray],
+    isolated: bool = False,
 ) -> None:
     """History features of every entity; small batches stack all entities in one pass (few
     numpy calls), large ones go entity by entity (bounded memory). Same arithmetic either way."""
@@ -212,7 +214,9 @@ def _history(
     for start in range(0, len(names), per):
         group = tuple(names[start : start + per])
         state_keys, batch_keys = keys.stacked([state.entities[e] for e in group])
-        stats = _stacked_stats(state, group, state_keys, batch_keys, t, event_rows, events, prior)
+        stats = _stacked_stats(
+            state, group, state_keys, batch_keys, t, event_rows, events, prior, isolated
+        )
         for name in HISTORY_STATS:
             sink.block([f"{e}_{name}" for e in group], stats[name].reshape(len(group), n))
         if "importer" in group:
@@ -265,11 +269,22 @@ def _emit(sink: Sink, values: dict[str, np.ndarray]) -> None:
 
 
 def compute(
-    batch: Batch, state: FeatureState, outcomes: pd.DataFrame | None, sink: Sink
+    batch: Batch,
+    state: FeatureState,
+    outcomes: pd.DataFrame | None,
+    sink: Sink,
+    isolated: bool = False,
 ) -> dict[str, np.ndarray]:
     """Featurise a batch: numeric features go to the sink (by name) as they are
-    computed (memory stays low); returns the categorical codes (int64, -1 unknown)."""
+    computed (memory stays low); returns the categorical codes (int64, -1 unknown).
+
+    ``isolated``: every row is featurised against the state alone, as if it came on its own
+    (serving: a declaration's score must not depend on what else its request carried)."""
     cfg = state.config
+    if isolated and not state.fitted:
+        raise ValueError("isolated rows need a fitted state to be featurised against")
+    if isolated and outcomes is not None and len(outcomes):
+        raise ValueError("isolated rows see no outcomes of the batch: pass outcomes=None")
     t = batch.times("declared_at")
     if state.fitted and batch.n and state.as_of is not None and int(t.min()) < state.as_of:
         warnings.warn(
@@ -299,7 +314,7 @@ def compute(
     prior = _prior(state, t, events)
     sink(PRIOR_COLUMN, prior)
     keys = Keys(state, closed, open_codes)
-    _history(state, keys, t, event_rows, events, prior, sink, codes)
+    _history(state, keys, t, event_rows, events, prior, sink, codes, isolated)
     if cfg.prices:
         _price_features(state, keys, t, x, rate, sink)
     return codes

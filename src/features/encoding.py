@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 SMALL = 256
+FEW_DISTINCT = 64  # up to this many distinct values a dict beats a hash index
 NS_PER_DAY = 86_400_000_000_000
 Text = list[Any] | pd.Series
 
@@ -165,7 +166,15 @@ class Vocabulary:
             return np.array([get(v, -1) if isinstance(v, str) else -1 for v in values], np.int32)
         if len(self.values) == 0:
             return np.full(len(values), -1, dtype=np.int32)
-        return self.index.get_indexer(values).astype(np.int32)
+        # look up each distinct value once: batches repeat offices, countries and traders
+        local, uniques = pd.factorize(values)
+        if len(uniques) <= FEW_DISTINCT:
+            get = self.lookup.get
+            found = [get(v, -1) for v in uniques.tolist()]
+        else:
+            found = self.index.get_indexer(uniques)
+        table = np.append(np.asarray(found, dtype=np.int32), np.int32(-1))  # local -1: missing
+        return table[local]
 
     def encode_open(self, values: Text) -> np.ndarray:
         """Codes where unknown values get fresh codes >= len(self) (in order of appearance)

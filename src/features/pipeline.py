@@ -76,19 +76,26 @@ class FeaturePipeline:
         return self._fitted().training_view() if state is None else state
 
     def transform(
-        self, batch: Rows, state: FeatureState | None = None, outcomes: pd.DataFrame | None = None
+        self,
+        batch: Rows,
+        state: FeatureState | None = None,
+        outcomes: pd.DataFrame | None = None,
+        *,
+        isolated: bool = False,
     ) -> pd.DataFrame:
         """Feature frame (numeric float columns, then pandas categoricals with the fitted
         categories), one row per input row in input order.
 
         Without ``state``: training, the batch is the whole period (point-in-time within it;
         ``outcomes`` are its inspection results). With ``state``: serving, the batch comes after
-        the state (its rows and the ``outcomes`` passed count for later rows of the batch)."""
+        the state (its rows and the ``outcomes`` passed count for later rows of the batch).
+        ``isolated`` (serving): every row against the state alone, as if it came on its own, so
+        a row's features do not depend on the other rows of the batch."""
         st = self._resolve(state)
         rows = Batch(batch)
         columns = st.numeric_columns
         values = np.empty((rows.n, len(columns)), dtype=np.dtype(st.config.float_dtype), order="F")
-        codes = compute(rows, st, outcomes, Sink(values, st.numeric_position))
+        codes = compute(rows, st, outcomes, Sink(values, st.numeric_position), isolated)
         frame = pd.DataFrame(values, columns=columns, index=rows.index, copy=False)
         for column in st.categorical_columns:
             frame[column] = pd.Categorical.from_codes(
@@ -97,14 +104,19 @@ class FeaturePipeline:
         return frame
 
     def transform_array(
-        self, batch: Rows, state: FeatureState | None = None, outcomes: pd.DataFrame | None = None
+        self,
+        batch: Rows,
+        state: FeatureState | None = None,
+        outcomes: pd.DataFrame | None = None,
+        *,
+        isolated: bool = False,
     ) -> np.ndarray:
         """The same features as one float64 matrix in ``feature_columns`` order, categoricals as
         their codes (NaN unknown): the fast serving form (XGBoost: ``state.feature_types``)."""
         st = self._resolve(state)
         rows = Batch(batch)
         out = np.empty((rows.n, len(st.numeric_columns) + len(st.categorical_columns)))
-        codes = compute(rows, st, outcomes, Sink(out, st.numeric_position))
+        codes = compute(rows, st, outcomes, Sink(out, st.numeric_position), isolated)
         offset = len(st.numeric_columns)
         for j, column in enumerate(st.categorical_columns):
             code = codes[column]

@@ -104,12 +104,14 @@ class RiskModel:
         return table[np.where(np.isfinite(codes), codes, len(GRADE_CATEGORIES)).astype(int)]
 
     def features(self, declarations: pd.DataFrame) -> pd.DataFrame:
-        """The feature frame of new declarations against the saved state."""
-        return self._pipeline().transform(declarations, state=self.state)
+        """The feature frame of new declarations against the saved state, each row on its own
+        (its features do not depend on the other rows of the batch)."""
+        return self._pipeline().transform(declarations, state=self.state, isolated=True)
 
     def matrix(self, declarations: pd.DataFrame) -> np.ndarray:
-        """The float feature matrix (categoricals as codes) of new declarations."""
-        return self._pipeline().transform_array(declarations, state=self.state)
+        """The float feature matrix (categoricals as codes) of new declarations, each row on its
+        own against the saved state."""
+        return self._pipeline().transform_array(declarations, state=self.state, isolated=True)
 
     def score(self, declarations: pd.DataFrame, matrix: np.ndarray | None = None) -> pd.DataFrame:
         """Per row: fraud_probability (calibrated), critical_probability, expected_revenue,

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pandas.api.types import is_numeric_dtype
+from pandas.arrays import ArrowStringArray
 
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.profiles import (
@@ -48,6 +51,7 @@ CHANNEL_NAMES = np.array(["green", "orange", "red"], dtype=object)
 _CODES = {"green": 0, "orange": 1, "red": 2}
 SELECTED_BY = np.array(["model", "profile", "random", "default"], dtype=object)
 _MODEL, _PROFILE, _RANDOM, _DEFAULT = range(4)
+_NO_CHANNEL = len(CHANNEL_NAMES)  # model_channel code of rows without a score
 
 DECISION_COLUMNS: dict[str, str] = {
     "declaration_id": "str",
@@ -86,9 +90,13 @@ def _check_inputs(
         raise ValueError(f"scores have {len(scores)} rows, declarations {len(declarations)}")
     for col in ("declaration_id", "item_no"):
         if col in scores.columns:
-            left = declarations[col].astype("str").to_numpy()
-            right = scores[col].astype("str").to_numpy()
-            bad = np.flatnonzero(left != right)
+            left, right = declarations[col].reset_index(drop=True), scores[col]
+            if is_numeric_dtype(left.dtype) and is_numeric_dtype(right.dtype):
+                differs = left.to_numpy() != right.to_numpy()
+            else:
+                differs = left.astype("str").ne(right.astype("str").reset_index(drop=True))
+                differs = differs.to_numpy(dtype=bool)
+            bad = np.flatnonzero(differs)
             if len(bad):
                 raise ValueError(f"scores are not aligned with declarations: {col} at row {bad[0]}")
     if thresholds is None:
@@ -149,8 +157,23 @@ def _reasons(
     return build_reasons(matrix, names, values, templates, top_k=top_k)
 
 
+_STR = pd.Series([], dtype="str").dtype
+
+
 def _text(values: np.ndarray) -> pd.Series:
     return pd.Series(values, dtype="str")
+
+
+def _labels(names: Sequence[str | None], codes: np.ndarray) -> pd.Series:
+    """The str column ``names[codes]``, built in Arrow (no Python object per row)."""
+    if getattr(_STR, "storage", None) != "pyarrow":
+        return _text(np.asarray(list(names), dtype=object)[codes])
+    taken = pa.array(list(names), type=pa.large_string()).take(pa.array(codes))
+    return pd.Series(ArrowStringArray(taken, dtype=_STR))
+
+
+def _constant(value: str | None, n: int) -> pd.Series:
+    return _labels([value], np.zeros(n, dtype=np.int8))
 
 
 def decide(
@@ -194,7 +217,7 @@ def decide(
         fp = er = key = nan
         base = np.full(n, default, dtype=np.int8)
         base_by = np.full(n, _DEFAULT, dtype=np.int8)
-        model_channel = np.full(n, None, dtype=object)
+        model_channel = np.full(n, _NO_CHANNEL, dtype=np.int8)
         if fail_safe_reason is None:
             fail_safe_reason = "no model scores"
     else:
@@ -212,7 +235,7 @@ def decide(
             model = np.where(key >= t_red, 2, np.where(key >= t_orange, 1, 0)).astype(np.int8)
         base = np.where(scored, model, default).astype(np.int8)
         base_by = np.where(scored, _MODEL, _DEFAULT).astype(np.int8)
-        model_channel = np.where(scored, CHANNEL_NAMES[model], None)
+        model_channel = np.where(scored, model, _NO_CHANNEL).astype(np.int8)
         if not scored.all():
             log.warning("fail-safe: %d rows without a score", int((~scored).sum()))
 
@@ -230,7 +253,8 @@ def decide(
     )
 
     hit_ids, instructions = _profile_lists(hits, n)
-    profile_id = np.array([p.id for p in hits.profiles] + [None], dtype=object)[forced_idx]
+    profile_names = [*(p.id for p in hits.profiles), None]
+    profile_code = np.where(forced_idx >= 0, forced_idx, len(hits.profiles))
 
     reasons = _empty_tuples(n)
     if sc is not None and policy.top_reasons > 0:
@@ -242,34 +266,34 @@ def decide(
                 reasons[r] = tuple(texts)
 
     if sc is None:
-        versions = np.full(n, None, dtype=object)
+        versions = _constant(None, n)
     elif model_version is not None:
-        versions = np.full(n, model_version, dtype=object)
+        versions = _constant(model_version, n)
     elif "model_version" in sc.columns:
-        versions = sc["model_version"].to_numpy(dtype=object)
+        versions = sc["model_version"].astype("str")
     else:
-        versions = np.full(n, None, dtype=object)
+        versions = _constant(None, n)
 
     out = pd.DataFrame(
         {
             "declaration_id": decl["declaration_id"].astype("str"),
             "item_no": decl["item_no"].astype("int64"),
             "office_id": decl["office_id"].astype("str"),
-            "channel": _text(CHANNEL_NAMES[channel]),
-            "selected_by": _text(SELECTED_BY[selected_by]),
-            "model_channel": _text(model_channel),
+            "channel": _labels(CHANNEL_NAMES, channel),
+            "selected_by": _labels(SELECTED_BY, selected_by),
+            "model_channel": _labels([*CHANNEL_NAMES, None], model_channel),
             "propensity": propensity.astype(np.float64),
             "propensity_red": propensity_red.astype(np.float64),
             "control_draw": u,
             "fraud_probability": fp,
             "expected_revenue": er,
             "risk_score": key,
-            "profile_id": _text(profile_id),
+            "profile_id": _labels(profile_names, profile_code),
             "profile_hits": pd.Series(hit_ids, dtype=object),
             "instructions": pd.Series(instructions, dtype=object),
             "reasons": pd.Series(reasons, dtype=object),
-            "model_version": _text(versions),
-            "policy_version": _text(np.full(n, policy.version, dtype=object)),
+            "model_version": versions,
+            "policy_version": _constant(policy.version, n),
         }
     )
     for status in hits.not_applied:

@@ -357,8 +357,15 @@ class _Columns:
                 sub, sub_uniques = pd.factorize(pd.Index(short, dtype=object))
                 self._codes[name] = (np.append(sub, -1)[codes], [str(u) for u in sub_uniques])
             else:
-                codes, uniques = pd.factorize(self.series(name), use_na_sentinel=True)
-                self._codes[name] = (np.asarray(codes), [_as_text(u) for u in uniques])
+                series = self.series(name)
+                codes, uniques = pd.factorize(series, use_na_sentinel=True)
+                if pd.api.types.is_string_dtype(series.dtype) and not isinstance(
+                    series.dtype, pd.CategoricalDtype
+                ):
+                    texts = uniques.tolist()  # already text: skip the per-value conversion
+                else:
+                    texts = [_as_text(u) for u in uniques]
+                self._codes[name] = (np.asarray(codes), texts)
         return self._codes[name]
 
 

@@ -14,12 +14,14 @@ random_red <= u < random_red + random_orange.
 from __future__ import annotations
 
 import hashlib
-from functools import partial
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _SCALE = 2.0**-53
+_SEPARATOR = pa.scalar("|", pa.large_string())
 
 
 def control_key(seed: int) -> bytes:
@@ -41,12 +43,18 @@ def control_draws(declaration_ids: pd.Series, item_nos: pd.Series, seed: int) ->
     """Draws for a batch, identical to ``control_draw`` row by row."""
     if len(declaration_ids) == 0:
         return np.empty(0, dtype=np.float64)
-    items = pd.Series(item_nos).astype("int64").astype("str").to_numpy()
-    ids = pd.Series(declaration_ids).astype("str").to_numpy()
-    messages = [f"{d}|{i}" for d, i in zip(ids, items, strict=True)]
-    digest = partial(hashlib.blake2b, digest_size=8, key=control_key(seed))
-    raw = b"".join([digest(m.encode()).digest() for m in messages])
-    words = np.frombuffer(raw, dtype=">u8") >> np.uint64(11)
+    ids = pa.array(pd.Series(declaration_ids).astype("str"), type=pa.large_string())
+    if ids.null_count:
+        raise ValueError("declaration_id is missing: the control draw needs it")
+    items = pa.array(pd.Series(item_nos).astype("int64"), type=pa.int64())
+    messages = pc.binary_join_element_wise(ids, pc.cast(items, pa.large_string()), _SEPARATOR)
+    keyed = hashlib.blake2b(digest_size=8, key=control_key(seed))
+    digests = []
+    for message in pc.cast(messages, pa.large_binary()).to_pylist():
+        h = keyed.copy()  # the key block is hashed once, not once per item
+        h.update(message)
+        digests.append(h.digest())
+    words = np.frombuffer(b"".join(digests), dtype=">u8") >> np.uint64(11)
     return words.astype(np.float64) * _SCALE
 
 

@@ -6,9 +6,8 @@ case) take a pandas-free path: ``transform_array`` on plain records, the booster
 per-row replica of ``decide`` (profiles, random control, thresholds, propensities). Both give the
 same decisions (``tests/serving/test_service.py`` checks it row by row).
 
-Items of one request are featurised together: an earlier item of the same importer counts in the
-history of a later one (the feature pipeline's serving semantics), so a batch equals single calls
-when its items share no trader, declarant, seller or HS6-origin pair.
+Every item is featurised against the served state on its own (``isolated``): an item's decision
+does not depend on the other items of its request, so a batch equals single calls.
 """
 
 from __future__ import annotations
@@ -220,7 +219,7 @@ class Engine:
     def score_arrays(self, records: Sequence[Mapping[str, Any]] | pd.DataFrame) -> Scores:
         """Model outputs without pandas (the arithmetic of ``RiskModel.score``)."""
         model = self.model
-        matrix = self._pipeline.transform_array(records, state=model.state)
+        matrix = self._pipeline.transform_array(records, state=model.state, isolated=True)
         return self._scores(matrix)
 
     def _scores(self, matrix: np.ndarray) -> Scores:

@@ -113,3 +113,33 @@ def test_unknown_categories_never_fail(world, offline) -> None:
     assert online["importer_n_decl"].iloc[0] == 0
     assert np.isnan(online["seller_n_decl"].iloc[0])
     assert np.isnan(online["uv_kg_ref"].iloc[0])
+
+
+def test_isolated_rows_equal_single_row_calls(world, offline) -> None:
+    """Serving form: each row against the state alone, whatever else the batch carries."""
+    declarations, outcomes = world
+    day = pd.Timestamp("2024-02-29")
+    pipeline = FeaturePipeline()
+    state = pipeline.fit(declarations[declarations["declared_at"] < day], outcomes, as_of=day)
+    batch = declarations[_day(declarations, day)].reset_index(drop=True)
+    repeated = batch["importer_id"].duplicated()
+    assert repeated.sum() > 5  # later rows of the same importer would see earlier ones
+    isolated = pipeline.transform_array(batch, state=state, isolated=True)
+    singles = np.vstack(
+        [pipeline.transform_array(batch.iloc[[i]], state=state) for i in range(len(batch))]
+    )
+    np.testing.assert_array_equal(isolated, singles)
+    together = pipeline.transform_array(batch, state=state)
+    n_decl = state.feature_columns.index("importer_n_decl")
+    # items of one declaration share a time and never see each other; later declarations do
+    assert (together[:, n_decl] >= isolated[:, n_decl]).all()
+    assert (together[repeated, n_decl] > isolated[repeated, n_decl]).sum() > 5
+    frame = pipeline.transform(batch, state=state, isolated=True)
+    np.testing.assert_allclose(
+        frame[state.numeric_columns].to_numpy(np.float64),
+        isolated[:, : len(state.numeric_columns)],
+        rtol=1e-6,
+        equal_nan=True,
+    )
+    with pytest.raises(ValueError, match="fitted state"):
+        pipeline.transform(batch, isolated=True)

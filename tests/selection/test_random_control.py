@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from customs_risk.selection.random_control import control_draw, control_draws, random_channel
 
@@ -27,6 +28,15 @@ def test_batch_equals_scalar_audit_formula() -> None:
         ).digest()
         assert u == (int.from_bytes(digest, "big") >> 11) / 2**53
         assert u == control_draw(d, i, 11)
+
+
+def test_batch_handles_any_text_id() -> None:
+    ids = pd.Series(["DÉC-ü-9", "x|y", "42", ""], dtype="str")
+    items = pd.Series([1, 2, 30, 4])
+    batch = control_draws(ids, items, seed=5)
+    assert batch.tolist() == [control_draw(d, i, 5) for d, i in zip(ids, items, strict=True)]
+    with pytest.raises(ValueError, match="declaration_id"):
+        control_draws(pd.Series(["A", None], dtype="str"), pd.Series([1, 1]), seed=5)
 
 
 def test_pinned_value_is_stable() -> None:
