@@ -8,6 +8,7 @@ matrix of ``FeaturePipeline.transform_array`` (categoricals as codes) through ``
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import xgboost as xgb
 
 NTHREAD = 2
 PARALLEL_ROWS = 2048
+CONTRIB_PARALLEL_ROWS = 64
 OBJECTIVES: dict[str, dict[str, Any]] = {
     "offence": {"objective": "binary:logistic", "eval_metric": "auc"},
     "critical": {"objective": "binary:logistic", "eval_metric": "auc"},
@@ -39,6 +41,15 @@ BASE_PARAMS: dict[str, Any] = {
     "nthread": NTHREAD,
 }
 RoundCallback = Callable[[int, float], None]
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for splitting one prediction over booster copies (XGBoost releases the GIL)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(NTHREAD, thread_name_prefix="xgb-split")
+    return _POOL
 
 
 class _ReportRounds(xgb.callback.TrainingCallback):
@@ -95,7 +106,23 @@ class BoostedModel:
         return self._parallel_booster
 
     def contributions_array(self, matrix: np.ndarray, feature_types: list[str]) -> np.ndarray:
-        """Contributions for a ``transform_array`` matrix (serving path, bias dropped)."""
+        """Contributions for a ``transform_array`` matrix (serving path, bias dropped). From
+        CONTRIB_PARALLEL_ROWS rows on, the rows are split over NTHREAD single-threaded booster
+        copies (exact TreeSHAP scales badly over XGBoost's own threads: 19 vs 11 ms for 200
+        rows on 2 cores)."""
+        if len(matrix) < CONTRIB_PARALLEL_ROWS:
+            return self._contributions(self.booster, matrix, feature_types)
+        copies = self._single_thread_copies()
+        parts = np.array_split(matrix, len(copies))
+        futures = [
+            _pool().submit(self._contributions, booster, part, feature_types)
+            for booster, part in zip(copies, parts, strict=True)
+        ]
+        return np.vstack([f.result() for f in futures])
+
+    def _contributions(
+        self, booster: xgb.Booster, matrix: np.ndarray, feature_types: list[str]
+    ) -> np.ndarray:
         dm = xgb.DMatrix(
             matrix,
             feature_names=self.feature_names,
@@ -103,8 +130,20 @@ class BoostedModel:
             enable_categorical=True,
             nthread=1,
         )
-        contrib = self.booster.predict(dm, pred_contribs=True, iteration_range=(0, self.rounds))
+        contrib = booster.predict(dm, pred_contribs=True, iteration_range=(0, self.rounds))
         return contrib[:, :-1]
+
+    def _single_thread_copies(self) -> list[xgb.Booster]:
+        """NTHREAD boosters with one thread each (made on first use; predictions of tree
+        boosters are thread-safe, each copy still works on one part at a time)."""
+        if not hasattr(self, "_copies"):
+            copies = []
+            for _ in range(NTHREAD):
+                copy = self.booster.copy()
+                copy.set_param({"nthread": 1})
+                copies.append(copy)
+            self._copies = copies
+        return self._copies
 
     def save(self, directory: Path) -> None:
         """``model.json`` (XGBoost's own format) and ``meta.json``."""

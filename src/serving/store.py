@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import orjson
 import pandas as pd
 import pandera.errors as pa_errors
 import sqlalchemy as sa
@@ -416,39 +417,26 @@ def _outcome_records(frame: pd.DataFrame, received_at: dt.datetime) -> list[dict
 # --- decisions --------------------------------------------------------------------------------
 
 
+_DIGEST_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
 def _json_default(value: Any) -> Any:
+    if value is pd.NaT or value is pd.NA:
+        return None
     if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, np.ndarray | tuple | set):
+    if isinstance(value, np.ndarray | set):
         return list(value)
     return str(value)
 
 
-def _clean(value: Any) -> Any:
-    """NaN / NaT / pandas NA -> None, recursively (canonical JSON has no NaN)."""
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float | np.floating) and not math.isfinite(float(value)):
-        return None
-    if value is pd.NaT or value is pd.NA:
-        return None
-    return value
-
-
 def input_digest(item: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of one input item (sorted keys, compact, nulls for NaN)."""
-    text = json.dumps(
-        _clean(dict(item)),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=_json_default,
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 of the canonical JSON of one input item: keys sorted, compact UTF-8, NaN / NaT /
+    NA as null, timestamps in ISO 8601 (``orjson`` with sorted keys)."""
+    text = orjson.dumps(dict(item), option=_DIGEST_OPTIONS, default=_json_default)
+    return hashlib.sha256(text).hexdigest()
 
 
 def _input_digests(inputs: pd.DataFrame | list[Mapping[str, Any]] | None, n: int) -> list[Any]:
