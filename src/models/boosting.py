@@ -8,7 +8,6 @@ matrix of ``FeaturePipeline.transform_array`` (categoricals as codes) through ``
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+
+from customs_risk.models.threads import pool, row_bounds
 
 NTHREAD = 2
 PARALLEL_ROWS = 2048
@@ -41,15 +42,6 @@ BASE_PARAMS: dict[str, Any] = {
     "nthread": NTHREAD,
 }
 RoundCallback = Callable[[int, float], None]
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """Threads for splitting one prediction over booster copies (XGBoost releases the GIL)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(NTHREAD, thread_name_prefix="xgb-split")
-    return _POOL
 
 
 class _ReportRounds(xgb.callback.TrainingCallback):
@@ -113,10 +105,9 @@ class BoostedModel:
         if len(matrix) < CONTRIB_PARALLEL_ROWS:
             return self._contributions(self.booster, matrix, feature_types)
         copies = self._single_thread_copies()
-        parts = np.array_split(matrix, len(copies))
         futures = [
-            _pool().submit(self._contributions, booster, part, feature_types)
-            for booster, part in zip(copies, parts, strict=True)
+            pool().submit(self._contributions, booster, matrix[a:b], feature_types)
+            for booster, (a, b) in zip(copies, row_bounds(len(matrix), len(copies)), strict=False)
         ]
         return np.vstack([f.result() for f in futures])
 
