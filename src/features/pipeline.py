@@ -115,13 +115,16 @@ class FeaturePipeline:
         their codes (NaN unknown): the fast serving form (XGBoost: ``state.feature_types``)."""
         st = self._resolve(state)
         rows = Batch(batch)
-        out = np.empty((rows.n, len(st.numeric_columns) + len(st.categorical_columns)))
+        # features arrive column by column: fill a column-major matrix, hand over a row-major
+        # one (what XGBoost reads); one copy is cheaper than strided column writes
+        width = len(st.numeric_columns) + len(st.categorical_columns)
+        out = np.empty((rows.n, width), order="F")
         codes = compute(rows, st, outcomes, Sink(out, st.numeric_position), isolated)
         offset = len(st.numeric_columns)
         for j, column in enumerate(st.categorical_columns):
             code = codes[column]
             out[:, offset + j] = np.where(code >= 0, code, np.nan)
-        return out
+        return np.ascontiguousarray(out)
 
     def fit_transform(
         self, declarations: pd.DataFrame, outcomes: pd.DataFrame | None = None
