@@ -115,7 +115,7 @@ class DecisionWriter:
                     self.queue.task_done()
 
     def _write(self, batch: list[tuple]) -> None:
-        from customs_risk.serving.store import _with_lock_retry, decisions_table, input_digest
+        from customs_risk.serving.store import input_digest
 
         records = []
         for decisions, inputs, request_id, decided_at in batch:
@@ -140,16 +140,7 @@ class DecisionWriter:
                         "request_id": request_id,
                     }
                 )
-        if not records:
-            return
-        self.store.create()
-
-        def run() -> None:
-            with self.store.engine.begin() as conn:
-                conn.execute(decisions_table.insert(), records)
-
-        _with_lock_retry(run)
-        self.written += len(records)
+        self.written += self.store.add_decision_records(records)
 
 
 class BodyLimit:

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import operator
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -238,13 +239,17 @@ class Store:
         Returns the number of rows stored.
         """
         records = decision_records(decisions, inputs, request_id, decided_at or utcnow())
+        return self.add_decision_records(records)
+
+    def add_decision_records(self, records: list[dict[str, Any]]) -> int:
+        """Store decision rows given as plain dicts (the columns of the decisions table)."""
         if not records:
             return 0
         self.create()
 
         def run() -> int:
             with self.engine.begin() as conn:
-                conn.execute(decisions_table.insert(), records)
+                _insert_many(conn, decisions_table, records)
             return len(records)
 
         return _with_lock_retry(run)
@@ -274,6 +279,34 @@ class Store:
                 t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
                 for t in (outcomes_table, decisions_table)
             }
+
+
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime in SQLite
+
+
+def _insert_many(conn: sa.Connection, table: sa.Table, records: list[dict[str, Any]]) -> None:
+    """One executemany of ``records`` (same keys each). On SQLite the rows go to the driver
+    as tuples: SQLAlchemy's per-row parameter processing cost as much as SQLite itself (and
+    holds the GIL the scoring threads need); elsewhere through SQLAlchemy Core."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(table.insert(), records)
+        return
+    columns = list(records[0])
+    rows = [operator.itemgetter(*columns)(r) for r in records] if len(columns) > 1 else None
+    if rows is None:
+        rows = [(r[columns[0]],) for r in records]
+    times = [j for j, c in enumerate(columns) if isinstance(table.c[c].type, sa.DateTime)]
+    if times:
+        rows = [
+            tuple(_sqlite_time(v) if j in times else v for j, v in enumerate(row)) for row in rows
+        ]
+    names = ", ".join(columns)
+    marks = ", ".join("?" * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+
+
+def _sqlite_time(value: Any) -> Any:
+    return value.strftime(_SQLITE_TIME) if isinstance(value, dt.datetime) else value
 
 
 def _make_engine(url: str) -> sa.Engine:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import multiprocessing as mp
 import threading
@@ -135,8 +136,10 @@ def _decisions(n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_decisions_stored(store_url: str, tmp_path: Path) -> None:
     declarations, decisions = _decisions(40)
     decisions["profile_hits"] = [("P-1", "P-2") if i % 4 == 0 else () for i in range(40)]
+    when = dt.datetime(2025, 3, 4, 5, 6, 7, 890123)
     with Store(store_url) as store:
-        assert store.add_decisions(decisions, declarations, request_id="req-1") == 40
+        stored_n = store.add_decisions(decisions, declarations, request_id="req-1", decided_at=when)
+        assert stored_n == 40
         assert store.add_decisions(decisions.iloc[:5]) == 5
         stored = store.decisions_frame()
         assert store.counts() == {"outcomes": 0, "decisions": 45}
@@ -146,6 +149,7 @@ def test_decisions_stored(store_url: str, tmp_path: Path) -> None:
     assert first["channel"].tolist() == decisions["channel"].tolist()
     np.testing.assert_allclose(first["propensity"], decisions["propensity"])
     assert first["request_id"].eq("req-1").all() and stored["request_id"].iloc[40:].isna().all()
+    assert first["decided_at"].eq(pd.Timestamp(when)).all()  # to the microsecond
     expected = [input_digest(r) for r in declarations.to_dict(orient="records")]
     assert first["input_digest"].tolist() == expected
     assert stored["input_digest"].iloc[40:].isna().all()
