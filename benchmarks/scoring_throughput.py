@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from serving_common import ROOT, prepare, sample
+from serving_common import ROOT, machine_probe, prepare, sample
 
 FASTEST: dict[str, float] = {}
 
@@ -87,6 +87,7 @@ def main() -> None:
     def rate(seconds: float) -> str:
         return f"{n / seconds:>11,.0f}/s  ({seconds * 1000:7.1f} ms)"
 
+    print(machine_probe())
     print(f"{n:,} declarations per call, XGBoost nthread={args.nthread}, {os.cpu_count()} CPUs")
     print(f"  records -> frame            {rate(t_frame)}")
     print(f"  features (transform_array)  {rate(t_feat)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,13 @@ def percentiles(values_ms: list[float]) -> dict[str, float]:
         "p99": float(np.percentile(arr, 99)),
         "max": float(arr.max()),
     }
+
+
+def machine_probe() -> str:
+    """A fixed pure-Python loop (10 million additions), timed: on a shared virtual machine every
+    figure of a run moves with it, so runs are comparable only next to their probe."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return f"machine probe: 10M Python additions in {time.perf_counter() - start:.2f} s"

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
-from serving_common import percentiles, prepare, sample, server_env
+from serving_common import machine_probe, percentiles, prepare, sample, server_env
 
 from customs_risk.serving.harness import LocalServer
 
@@ -56,6 +56,7 @@ def main() -> None:
             server.wait(200)
             figures = measure(server.url, singles, batch, args.batches)
     s, b = figures["single"], figures["batch_1000"]
+    print(machine_probe())
     print(f"single declaration over HTTP ({args.singles} requests):")
     print(
         f"  p50 {s['p50']:.2f} ms  p90 {s['p90']:.2f} ms  p99 {s['p99']:.2f} ms  max {s['max']:.1f}"

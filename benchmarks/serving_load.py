@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
-from serving_common import percentiles, prepare, sample, server_env
+from serving_common import machine_probe, percentiles, prepare, sample, server_env
 
 from customs_risk.serving.harness import LocalServer
 
@@ -92,6 +92,7 @@ def main() -> None:
             server.wait(200)
             res = run(server.url)
     ok = len(res["lat"])
+    print(machine_probe())
     print(f"load: {res['sent']} requests scheduled at {args.rate:g}/s over {args.seconds:g} s")
     print(f"  finished in {res['elapsed']:.1f} s, ok {ok} ({ok / res['elapsed']:.0f} req/s)")
     print(f"  errors {sum(res['errors'].values())} {res['errors']}")
