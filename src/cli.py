@@ -21,6 +21,8 @@ benchmark_app = typer.Typer(help="Benchmarks on public data sets.", no_args_is_h
 app.add_typer(benchmark_app, name="benchmark")
 outcomes_app = typer.Typer(help="The outcome and decision store.", no_args_is_help=True)
 app.add_typer(outcomes_app, name="outcomes")
+thresholds_app = typer.Typer(help="The served model's channel thresholds.", no_args_is_help=True)
+app.add_typer(thresholds_app, name="thresholds")
 
 
 @app.command()
@@ -219,3 +221,44 @@ def serve(
 
 if __name__ == "__main__":
     app()
+
+
+@thresholds_app.command("refresh")
+def thresholds_refresh(
+    declarations: Annotated[
+        Path, typer.Option(help="Recent declarations: parquet file or dataset folder.")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(help="Thresholds JSON the service follows (CUSTOMS_RISK_SERVE_THRESHOLDS)."),
+    ],
+    alias: Annotated[str, typer.Option(help="Registered model alias to calibrate.")] = "champion",
+    profiles: Annotated[Path | None, typer.Option(help="Risk profile folder.")] = Path("profiles"),
+    as_of: Annotated[
+        str | None, typer.Option(help="Day the thresholds serve (default: after the data).")
+    ] = None,
+    period_start: Annotated[
+        str | None, typer.Option(help="Capacity period start (default: 1st of the month).")
+    ] = None,
+    window_days: Annotated[float, typer.Option(help="Calibration window in days.")] = 28.0,
+    horizon_days: Annotated[float, typer.Option(help="Days to catch up a share gap.")] = 3.0,
+    store_url: Annotated[
+        str | None, typer.Option(help="Decision store URL (default: CUSTOMS_RISK_STORE_URL).")
+    ] = None,
+) -> None:
+    """Recalibrate per-office thresholds on recent declarations, paced by the period's
+    decisions in the store; the service picks the file up without a restart."""
+    from customs_risk.serving.thresholds_refresh import run_refresh_command
+
+    code = run_refresh_command(
+        declarations,
+        out,
+        alias,
+        profiles,
+        as_of,
+        period_start,
+        window_days,
+        horizon_days,
+        store_url,
+    )
+    raise typer.Exit(code)

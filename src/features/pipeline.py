@@ -28,6 +28,7 @@ from customs_risk.features.state import FeatureState
 __all__ = ["FeaturePipeline", "FeatureState", "fit_vocabulary", "history_as_of"]
 
 Rows = pd.DataFrame | Mapping[str, Any] | Sequence[Mapping[str, Any]]
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class FeaturePipeline:
@@ -96,6 +97,7 @@ class FeaturePipeline:
         columns = st.numeric_columns
         values = np.empty((rows.n, len(columns)), dtype=np.dtype(st.config.float_dtype), order="F")
         codes = compute(rows, st, outcomes, Sink(values, st.numeric_position), isolated)
+        _infinite_as_missing(values)
         frame = pd.DataFrame(values, columns=columns, index=rows.index, copy=False)
         for column in st.categorical_columns:
             frame[column] = pd.Categorical.from_codes(
@@ -124,6 +126,7 @@ class FeaturePipeline:
         for j, column in enumerate(st.categorical_columns):
             code = codes[column]
             out[:, offset + j] = np.where(code >= 0, code, np.nan)
+        _infinite_as_missing(out)
         return np.ascontiguousarray(out)
 
     def fit_transform(
@@ -132,3 +135,12 @@ class FeaturePipeline:
         """Fit on the period and return its training features with the state."""
         state = self.fit(declarations, outcomes)
         return self.transform(declarations, outcomes=outcomes), state
+
+
+def _infinite_as_missing(values: np.ndarray) -> None:
+    """Values beyond float32 (overflowing ratios: a duty over a near-zero expected duty) become
+    missing: XGBoost reads float32, where they are infinite; they carry no ranking information
+    and XGBoost's DMatrix (contributions, training) rejects them."""
+    huge = np.abs(values) > _FLOAT32_MAX
+    if huge.any():
+        values[huge] = np.nan

@@ -26,6 +26,7 @@ from customs_risk.models.bundle import RiskModel
 from customs_risk.selection.decide import decide
 from customs_risk.selection.profiles import ProfileSet, RiskProfile, _as_text, check_fields
 from customs_risk.selection.random_control import control_draw
+from customs_risk.selection.thresholds import Thresholds
 from customs_risk.serving.schemas import DECLARATION_FIELDS
 
 _TEXT_FIELDS = frozenset(
@@ -180,13 +181,27 @@ class Engine:
         self._profile_rows = [(p, not p.advisory, _SEVERITY[p.action]) for p in self.profiles]
         fast_ok = self._xgb and all(_fast_profile_ok(p) for p in self.profiles)
         self.fast_path_max = fast_path_max if fast_ok else 0
-        self._shares: dict[str, tuple[float, float]] = {}
-        self._cuts: dict[str, tuple[float, float]] = {}
+        self._offices: dict[str, tuple[float, float, float, float]] = {}
         self.version = model.version
         self.profile_titles = {p.id: p.title for p in self.profiles}
         self.profile_texts = {p.id: p.instructions.strip() for p in self.profiles}
 
     # --- public -------------------------------------------------------------------------------
+    def set_thresholds(self, thresholds: Thresholds) -> None:
+        """Decide with new thresholds from the next request on (the daily refresh); they must
+        have been calibrated for this policy and ranking."""
+        if thresholds.policy_version != self.policy.version:
+            raise ValueError(
+                f"thresholds are for policy {thresholds.policy_version!r}, "
+                f"the model serves {self.policy.version!r}"
+            )
+        if thresholds.ranking != self.policy.ranking:
+            raise ValueError(
+                f"thresholds rank by {thresholds.ranking}, policy by {self.policy.ranking}"
+            )
+        self.thresholds = thresholds
+        self._offices = {}
+
     def check(self, example: Mapping[str, Any]) -> None:
         """Raise if the profiles read a column scoring does not provide (ProfileError)."""
         frame = self.frame([example])
@@ -294,12 +309,13 @@ class Engine:
 
     # --- fast path -----------------------------------------------------------------------------
     def _office(self, office: str) -> tuple[float, float, float, float]:
-        if office not in self._shares:
+        """Random red and orange shares, red and orange thresholds of an office (cached)."""
+        offices = self._offices
+        if office not in offices:
             shares = self.policy.shares_for(office)
-            self._shares[office] = (shares.random_red, shares.random_orange)
             cut = self.thresholds.offices.get(office, self.thresholds.fallback)
-            self._cuts[office] = (cut.red, cut.orange)
-        return (*self._shares[office], *self._cuts[office])
+            offices[office] = (shares.random_red, shares.random_orange, cut.red, cut.orange)
+        return offices[office]
 
     def _key(self, fp: float, er: float, grade: str | None) -> float:
         policy = self.policy

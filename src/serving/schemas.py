@@ -181,3 +181,6 @@ class ModelInfo(BaseModel):
     policy_version: str
     policy_shares: dict[str, float]
     profiles: list[str]
+    thresholds: dict[str, Any] = Field(
+        default_factory=dict, description="source of the served thresholds and their window"
+    )

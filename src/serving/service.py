@@ -41,6 +41,7 @@ from customs_risk.serving.schemas import (
     ScoreResponse,
 )
 from customs_risk.serving.settings import ServeSettings
+from customs_risk.serving.thresholds_file import ThresholdsFile
 
 log = logging.getLogger("customs_risk.serving")
 SETTINGS = ServeSettings()
@@ -126,6 +127,7 @@ class DecisionWriter:
                         "decided_at": decided_at,
                         "declaration_id": d["declaration_id"],
                         "item_no": d["item_no"],
+                        "office_id": item["office_id"],
                         "input_digest": input_digest(item),
                         "channel": d["channel"],
                         "selected_by": d["selected_by"],
@@ -208,6 +210,7 @@ class CustomsRiskService:
         self.model_info: dict[str, Any] = {}
         self.load_error: str | None = None
         self.writer: DecisionWriter | None = None
+        self.thresholds: ThresholdsFile | None = None
         self.store: Any = None
         try:
             self._load()
@@ -238,6 +241,10 @@ class CustomsRiskService:
         example = _example(model)
         engine.check(example)
         engine.warm(example)
+        self.thresholds = ThresholdsFile(
+            self.settings.thresholds, engine.thresholds, self.settings.thresholds_check_seconds
+        )
+        self.thresholds.poll(engine)
         self.store = Store.from_env()
         self.store.create()
         self.writer = DecisionWriter(self.store)
@@ -276,6 +283,7 @@ class CustomsRiskService:
         return await anyio.to_thread.run_sync(self._score, declarations)
 
     def _score(self, declarations: list[Declaration]) -> Response:
+        self.thresholds.poll(self.engine)
         request_id = uuid.uuid4().hex
         decisions = self.engine.decide([d.record() for d in declarations])
         self.writer.put(decisions, declarations, request_id)
@@ -318,7 +326,10 @@ class CustomsRiskService:
         """The served model: versions, training window, metrics, policy shares."""
         if self.engine is None:
             return JSONResponse({"error": "model not loaded", "reason": self.load_error}, 503)
-        return _model_info(self.engine, self.model_info)
+        return {
+            **_model_info(self.engine, self.model_info),
+            "thresholds": self.thresholds.info(self.engine),
+        }
 
 
 def _model_info(engine: Any, info: dict[str, Any]) -> dict[str, Any]:

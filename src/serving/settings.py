@@ -36,6 +36,14 @@ class ServeSettings(BaseSettings):
     fast_path_max: int = Field(64, ge=0, description="batches up to this size skip pandas")
     inline_max: int = Field(8, ge=0, description="requests up to this size skip the thread pool")
     access_log: bool = Field(False, description="BentoML access log (one line per request)")
+    thresholds: Path | None = Field(
+        None,
+        description="refreshed thresholds JSON (`customs-risk thresholds refresh`), reloaded "
+        "when it changes; absent file: the thresholds stored with the model",
+    )
+    thresholds_check_seconds: float = Field(
+        60.0, ge=0, description="how often the thresholds file is checked for a change"
+    )
     api_token: str | None = Field(
         None,
         validation_alias=AliasChoices("CUSTOMS_RISK_API_TOKEN", "api_token"),

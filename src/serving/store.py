@@ -83,6 +83,7 @@ decisions_table = sa.Table(
     sa.Column("decided_at", sa.DateTime, nullable=False),
     sa.Column("declaration_id", sa.String, nullable=False),
     sa.Column("item_no", sa.BigInteger, nullable=False),
+    sa.Column("office_id", sa.String, nullable=True),  # added after the first release
     sa.Column("input_digest", sa.String(64), nullable=True),
     sa.Column("channel", sa.String, nullable=False),
     sa.Column("selected_by", sa.String, nullable=True),
@@ -104,6 +105,7 @@ DECISION_STORE_COLUMNS: dict[str, str] = {
     "decided_at": "timestamp",
     "declaration_id": "str",
     "item_no": "int64",
+    "office_id": "str",
     "input_digest": "str",
     "channel": "str",
     "selected_by": "str",
@@ -118,7 +120,7 @@ DECISION_STORE_COLUMNS: dict[str, str] = {
     "request_id": "str",
 }
 _DECISION_FLOATS = [c for c, t in DECISION_STORE_COLUMNS.items() if t == "float64"]
-_DECISION_TEXTS = ["selected_by", "model_version", "policy_version"]
+_DECISION_TEXTS = ["office_id", "selected_by", "model_version", "policy_version"]
 
 
 def utcnow() -> dt.datetime:
@@ -197,6 +199,7 @@ class Store:
                 conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
                 for index in table.indexes:
                     conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+                _add_missing_columns(conn, table)
 
     def add_outcomes(
         self,
@@ -263,10 +266,16 @@ class Store:
         frame = _typed_frame(rows, {**OUTCOME_COLUMNS, "received_at": "timestamp"})
         return frame if with_received_at else frame[list(OUTCOME_COLUMNS)]
 
-    def decisions_frame(self) -> pd.DataFrame:
-        """All stored decisions in insertion order."""
+    def decisions_frame(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> pd.DataFrame:
+        """Stored decisions in insertion order; ``since`` <= decided_at < ``until`` when given."""
         self.create()
         query = sa.select(decisions_table).order_by(decisions_table.c.id)
+        if since is not None:
+            query = query.where(decisions_table.c.decided_at >= since)
+        if until is not None:
+            query = query.where(decisions_table.c.decided_at < until)
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return _typed_frame(rows, DECISION_STORE_COLUMNS)
@@ -279,6 +288,16 @@ class Store:
                 t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
                 for t in (outcomes_table, decisions_table)
             }
+
+
+def _add_missing_columns(conn: sa.Connection, table: sa.Table) -> None:
+    """Nullable columns added to a table after a store was created (the only schema change a
+    store sees): ALTER TABLE ... ADD COLUMN for those the database lacks."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    for column in table.columns:
+        if column.name not in present and column.nullable:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
 
 
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime in SQLite

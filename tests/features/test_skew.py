@@ -143,3 +143,18 @@ def test_isolated_rows_equal_single_row_calls(world, offline) -> None:
     )
     with pytest.raises(ValueError, match="fitted state"):
         pipeline.transform(batch, isolated=True)
+
+
+def test_overflowing_ratios_are_missing_not_infinite(world, offline) -> None:
+    """A near-zero customs value under a huge declared duty: duty_ratio beyond float32 (what
+    XGBoost reads) is missing."""
+    declarations, _ = world
+    pipeline, _ = offline
+    row = declarations.iloc[0].to_dict()
+    row.update(customs_value=4.9e-225, quantity=4.9e-225, tariff_rate=972.9, duty_declared=9e14)
+    array = pipeline.transform_array(row, state=pipeline.state_)
+    frame = pipeline.transform(row, state=pipeline.state_)
+    assert not (np.abs(array) > np.finfo(np.float32).max).any()
+    assert not np.isinf(frame[pipeline.state_.numeric_columns].to_numpy(np.float64)).any()
+    ratio = pipeline.state_.feature_columns.index("duty_ratio")
+    assert np.isnan(array[0, ratio]) and np.isnan(frame["duty_ratio"].iloc[0])

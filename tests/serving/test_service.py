@@ -76,11 +76,21 @@ def _server_env(trained: dict[str, Any], **extra: str) -> dict[str, str]:
     }
 
 
+def _thresholds_file(trained: dict[str, Any]) -> Path:
+    """Where the main server looks for refreshed thresholds (absent unless a test writes it)."""
+    return trained["tmp"] / "served" / "thresholds.json"
+
+
 @pytest.fixture(scope="module")
 def servers(trained: dict[str, Any]):
     """The main server and one whose model tag does not exist (started together)."""
     tmp = trained["tmp"]
-    main = LocalServer(_server_env(trained), log_path=tmp / "server.log", cwd=ROOT).start()
+    follow = {
+        "CUSTOMS_RISK_SERVE_THRESHOLDS": str(_thresholds_file(trained)),
+        "CUSTOMS_RISK_SERVE_THRESHOLDS_CHECK_SECONDS": "0",
+    }
+    main = LocalServer(_server_env(trained, **follow), log_path=tmp / "server.log", cwd=ROOT)
+    main.start()
     broken = LocalServer(
         _server_env(
             trained,
@@ -446,3 +456,46 @@ def test_fast_path_equals_pandas_path(trained: dict, declarations: list) -> None
     assert [tuple(h["id"] for h in d["profile_hits"]) for d in ours] == [
         tuple(h) for h in canon["profile_hits"]
     ]
+
+
+def test_refreshed_thresholds_are_followed(
+    server: LocalServer, trained: dict[str, Any], declarations: list[dict]
+) -> None:
+    """A thresholds file appears, changes, breaks and goes away: the server follows it."""
+    from customs_risk.selection.thresholds import OfficeThresholds
+
+    path = _thresholds_file(trained)
+    model_thresholds = trained["bundle"].bundle.thresholds
+    items = declarations[200:260]
+
+    def served() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        decisions = _score(server, items).json()["decisions"]
+        return httpx.get(f"{server.url}/model").json()["thresholds"], decisions
+
+    def write(red: float, orange: float) -> None:
+        cut = OfficeThresholds(red=red, orange=orange, n_rows=0)
+        refreshed = model_thresholds.model_copy(update={"offices": {}, "fallback": cut})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        refreshed.save(tmp)
+        tmp.replace(path)  # a new file, a new mtime
+
+    info, _ = served()
+    assert info["source"] == "model" and info["error"] is None
+    try:
+        write(-float("inf"), -float("inf"))  # every scored item goes red
+        info, decisions = served()
+        assert info["source"] == str(path) and info["offices"] == 0
+        assert {d["model_channel"] for d in decisions} == {"red"}
+        path.write_text("{not json")  # a broken refresh: reported, the last good one stays
+        info, decisions = served()
+        assert info["source"] == str(path) and "ValidationError" in info["error"]
+        assert {d["model_channel"] for d in decisions} == {"red"}
+        write(float("inf"), float("inf"))  # nobody
+        _, decisions = served()
+        assert {d["model_channel"] for d in decisions} == {"green"}
+    finally:
+        path.unlink(missing_ok=True)
+    info, decisions = served()
+    assert info["source"] == "model"
+    assert len({d["model_channel"] for d in decisions}) > 1

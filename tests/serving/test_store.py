@@ -150,6 +150,7 @@ def test_decisions_stored(store_url: str, tmp_path: Path) -> None:
     np.testing.assert_allclose(first["propensity"], decisions["propensity"])
     assert first["request_id"].eq("req-1").all() and stored["request_id"].iloc[40:].isna().all()
     assert first["decided_at"].eq(pd.Timestamp(when)).all()  # to the microsecond
+    assert first["office_id"].tolist() == declarations["office_id"].tolist()
     expected = [input_digest(r) for r in declarations.to_dict(orient="records")]
     assert first["input_digest"].tolist() == expected
     assert stored["input_digest"].iloc[40:].isna().all()
@@ -331,3 +332,32 @@ def test_cli_export_bad_url(tmp_path: Path, url: str) -> None:
     assert result.exit_code == 2, result.output
     assert "error:" in result.output
     assert not (tmp_path / "missing.db").exists()  # export never creates a store
+
+
+def test_store_created_before_office_id_gains_the_column(store_url: str) -> None:
+    """A decisions table of the first release (no office_id) is extended on open, rows kept."""
+    import sqlalchemy as sa
+
+    engine = Store(store_url).engine
+    key = "BIGSERIAL" if engine.dialect.name == "postgresql" else "INTEGER"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE decisions (id {key} PRIMARY KEY, decided_at TIMESTAMP NOT NULL,"
+                " declaration_id VARCHAR NOT NULL, item_no BIGINT NOT NULL,"
+                " channel VARCHAR NOT NULL)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO decisions (decided_at, declaration_id, item_no, channel) "
+                "VALUES ('2025-01-01 08:00:00', 'OLD1', 1, 'red')"
+            )
+        )
+    declarations, decisions = _decisions(3)
+    with Store(store_url) as store:
+        assert store.add_decisions(decisions, declarations) == 3
+        stored = store.decisions_frame()
+    assert stored["declaration_id"].tolist()[0] == "OLD1"
+    assert pd.isna(stored["office_id"].iloc[0])
+    assert stored["office_id"].iloc[1:].tolist() == declarations["office_id"].tolist()
