@@ -16,7 +16,9 @@ profiles, the random control and the thresholds, and explains the selected rows 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +30,7 @@ from customs_risk.features.state import GRADE_CATEGORIES, GRADE_COLUMN, FeatureS
 from customs_risk.models.calibration import Calibrator
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.profiles import ProfileSet
+from customs_risk.selection.reasons import LazyColumns
 from customs_risk.selection.thresholds import Thresholds
 
 TARGETS = ("offence", "critical", "revenue")
@@ -153,21 +156,28 @@ class RiskModel:
             }
         )
 
-    def _decoded(self, matrix: np.ndarray) -> pd.DataFrame:
-        """Feature values of matrix rows, categoricals decoded to their labels."""
+    def reason_values(
+        self, matrix: np.ndarray, context: dict[str, Callable[[], list[Any]]]
+    ) -> LazyColumns:
+        """The values reason texts read for matrix rows: features (categoricals decoded to their
+        labels) and ``context`` columns (name -> values), each made only when a text uses it."""
         n_numeric = len(self.state.numeric_columns)
-        data: dict[str, np.ndarray] = {
-            c: matrix[:, j] for j, c in enumerate(self.state.numeric_columns)
-        }
+        getters: dict[str, Callable[[], list[Any]]] = {}
+        for j, column in enumerate(self.state.numeric_columns):
+            getters[column] = partial(_column_list, matrix, j)
         for j, column in enumerate(self.state.categorical_columns):
-            key = f"labels:{column}"
-            if key not in self._labels:
-                self._labels[key] = np.array([*self.state.categories(column), None], dtype=object)
-            labels = self._labels[key]
-            codes = matrix[:, n_numeric + j]
-            index = np.where(np.isfinite(codes), codes, len(labels) - 1).astype(np.int64)
-            data[column] = labels[index]
-        return pd.DataFrame(data, copy=False)
+            getters[column] = partial(self._labels_of, column, matrix, n_numeric + j)
+        for column, getter in context.items():
+            getters.setdefault(column, getter)
+        return LazyColumns(len(matrix), getters)
+
+    def _labels_of(self, column: str, matrix: np.ndarray, j: int) -> list[Any]:
+        if column not in self._labels:
+            self._labels[column] = np.array([*self.state.categories(column), None], dtype=object)
+        labels = self._labels[column]
+        codes = matrix[:, j]
+        index = np.where(np.isfinite(codes), codes, len(labels) - 1).astype(np.int64)
+        return labels[index].tolist()
 
     def reasons(
         self,
@@ -185,12 +195,10 @@ class RiskModel:
         model = self.models["offence"]
         if len(rows) == 0 or top_k <= 0 or not hasattr(model, "contributions_array"):
             return [[] for _ in rows]
-        subset = declarations.iloc[rows].reset_index(drop=True)
-        x = self.matrix(subset) if matrix is None else matrix[rows]
+        x = self.matrix(declarations.iloc[rows]) if matrix is None else matrix[rows]
         contrib = model.contributions_array(x, self.state.feature_types)
-        values = self._decoded(x)
-        context = [c for c in subset.columns if c not in values.columns]
-        values = pd.concat([values, subset[context]], axis=1)
+        context = {str(c): partial(_rows_list, declarations[c], rows) for c in declarations.columns}
+        values = self.reason_values(x, context)
         return build_reasons(contrib, self.state.feature_columns, values, REASON_TEMPLATES, top_k)
 
     def decide(
@@ -271,3 +279,11 @@ class RiskModel:
             thresholds=Thresholds.load(thresholds_file) if thresholds_file.exists() else None,
             meta=json.loads((root / META_FILE).read_text()),
         )
+
+
+def _column_list(matrix: np.ndarray, j: int) -> list[float]:
+    return matrix[:, j].tolist()
+
+
+def _rows_list(column: pd.Series, rows: np.ndarray) -> list[Any]:
+    return column.iloc[rows].tolist()

@@ -14,20 +14,19 @@ def _pct_gap(log_deviation: float) -> tuple[float, str]:
     return (abs(1.0 - ratio) * 100.0, "below" if ratio < 1 else "above")
 
 
-def _unit_value(row: Mapping[str, Any]) -> str:
-    pct, side = _pct_gap(float(row["value"]))
-    return (
-        f"declared unit value {pct:.0f}% {side} the reference for HS {row['hs6']} "
-        f"from {row['origin_country']}"
-    )
+def _reference_gap(what: str, deviation_column: str | None = None) -> ReasonTemplate:
+    """'declared <what> 54% below the reference for HS <hs6> from <origin>', from the feature's
+    own log deviation or (for a z-score) from the deviation column of the same row."""
 
+    def text(row: Mapping[str, Any]) -> str:
+        value = row["value"] if deviation_column is None else row.get(deviation_column, 0.0)
+        pct, side = _pct_gap(float(value))
+        return (
+            f"declared {what} {pct:.0f}% {side} the reference for HS {row['hs6']} "
+            f"from {row['origin_country']}"
+        )
 
-def _value_per_kg(row: Mapping[str, Any]) -> str:
-    pct, side = _pct_gap(float(row["value"]))
-    return (
-        f"declared value per kg {pct:.0f}% {side} the reference for HS {row['hs6']} "
-        f"from {row['origin_country']}"
-    )
+    return text
 
 
 def _history(entity: str) -> ReasonTemplate:
@@ -66,10 +65,11 @@ def _count(entity: str, noun: str) -> ReasonTemplate:
 ENTITIES = ("importer", "declarant", "seller", "importer_hs4", "declarant_office", "hs6_origin")
 
 REASON_TEMPLATES: dict[str, ReasonTemplate] = {
-    "uv_unit_dev": _unit_value,
-    "uv_unit_z": lambda r: _unit_value({**r, "value": r.get("uv_unit_dev", 0.0)}),
-    "uv_kg_dev": _value_per_kg,
-    "uv_kg_z": lambda r: _value_per_kg({**r, "value": r.get("uv_kg_dev", 0.0)}),
+    # no {**row} copies here: a row view resolves only the columns a text reads
+    "uv_unit_dev": _reference_gap("unit value"),
+    "uv_unit_z": _reference_gap("unit value", "uv_unit_dev"),
+    "uv_kg_dev": _reference_gap("value per kg"),
+    "uv_kg_z": _reference_gap("value per kg", "uv_kg_dev"),
     "importer_grade": "importer compliance grade {value}",
     "tariff_rate": "duty rate {value:.1f}% on HS {hs6}",
     "hs4_max_rate": "HS {hs4} has duty rates up to {value:.1f}%",

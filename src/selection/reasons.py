@@ -39,10 +39,33 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
+class _Listed(list):
+    """A column as a list, with the ``tolist`` a frame column has."""
+
+    def tolist(self) -> list[Any]:
+        return list(self)
+
+
+class LazyColumns:
+    """What ``build_reasons`` reads from ``values`` without building a DataFrame: column name ->
+    a function giving the column's values as a list, called only for the columns a text uses."""
+
+    def __init__(self, n: int, getters: Mapping[str, Callable[[], list[Any]]]) -> None:
+        self._n = n
+        self._getters = dict(getters)
+        self.columns = list(self._getters)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, name: str) -> _Listed:
+        return _Listed(self._getters[name]())
+
+
 class _Columns:
     """Python-object column lists of ``values``, converted on first use."""
 
-    def __init__(self, values: pd.DataFrame) -> None:
+    def __init__(self, values: pd.DataFrame | LazyColumns) -> None:
         self._values = values
         self._lists: dict[str, list[Any]] = {}
 
@@ -204,7 +227,7 @@ def _contribution_matrix(
 def build_reasons(
     contributions: pd.DataFrame | np.ndarray,
     feature_names: Sequence[str],
-    values: pd.DataFrame,
+    values: pd.DataFrame | LazyColumns,
     templates: Mapping[str, ReasonTemplate] | None = None,
     top_k: int = 3,
     min_contribution: float = 0.0,
@@ -212,7 +235,8 @@ def build_reasons(
     """Per row, the texts of the ``top_k`` largest positive contributions (largest first).
 
     ``values`` is aligned with the rows of ``contributions`` and holds the feature values and any
-    context columns the templates use (hs6, origin_country, ...).
+    context columns the templates use (hs6, origin_country, ...): a DataFrame or
+    :class:`LazyColumns`.
     """
     templates = templates or {}
     matrix = _contribution_matrix(contributions, feature_names)

@@ -16,6 +16,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -409,23 +410,11 @@ class Engine:
         from customs_risk.selection.reasons import build_reasons
 
         state = self.model.state
-        offence = self.model.models["offence"]
-        contrib = offence.contributions_array(matrix, state.feature_types)
-        names = list(state.feature_columns)
-        categorical = set(state.categorical_columns)
-        columns: dict[str, list[Any]] = {}
-        for j, name in enumerate(names):
-            col = matrix[:, j].tolist()
-            if name in categorical:
-                labels = state.categories(name)
-                columns[name] = [labels[int(c)] if math.isfinite(c) else None for c in col]
-            else:
-                columns[name] = col
-        for name in DECLARATION_FIELDS:
-            if name not in columns:
-                columns[name] = [_context_value(r.get(name)) for r in subset]
+        contrib = self.model.models["offence"].contributions_array(matrix, state.feature_types)
+        context = {name: partial(_record_list, subset, name) for name in DECLARATION_FIELDS}
+        values = self.model.reason_values(matrix, context)
         return build_reasons(
-            contrib, names, _Values(columns, len(subset)), REASON_TEMPLATES, self.top_reasons
+            contrib, list(state.feature_columns), values, REASON_TEMPLATES, self.top_reasons
         )
 
     def _profile_hits(self, row: Mapping[str, Any], declared_at: dt.datetime) -> tuple[list, int]:
@@ -444,26 +433,8 @@ class Engine:
         return ids, forced
 
 
-class _Column(list):
-    """A list with ``tolist`` (what ``build_reasons`` reads from a frame column)."""
-
-    def tolist(self) -> list[Any]:
-        return list(self)
-
-
-class _Values:
-    """The slice of the DataFrame interface ``build_reasons`` uses, over plain lists."""
-
-    def __init__(self, columns: dict[str, list[Any]], n: int) -> None:
-        self._columns = columns
-        self.columns = list(columns)
-        self._n = n
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, name: str) -> _Column:
-        return _Column(self._columns[name])
+def _record_list(records: list[Mapping[str, Any]], name: str) -> list[Any]:
+    return [_context_value(r.get(name)) for r in records]
 
 
 def _context_value(value: Any) -> Any:
