@@ -311,21 +311,24 @@ def _insert_many(conn: sa.Connection, table: sa.Table, records: list[dict[str, A
         conn.execute(table.insert(), records)
         return
     columns = list(records[0])
-    rows = [operator.itemgetter(*columns)(r) for r in records] if len(columns) > 1 else None
-    if rows is None:
-        rows = [(r[columns[0]],) for r in records]
-    times = [j for j, c in enumerate(columns) if isinstance(table.c[c].type, sa.DateTime)]
-    if times:
-        rows = [
-            tuple(_sqlite_time(v) if j in times else v for j, v in enumerate(row)) for row in rows
-        ]
+    times = [c for c in columns if isinstance(table.c[c].type, sa.DateTime)]
+    if times:  # SQLAlchemy's text form; a request's rows share one timestamp: format it once
+        cache: dict[Any, Any] = {}
+        records = [{**r, **{c: _sqlite_time(r[c], cache) for c in times}} for r in records]
+    row = operator.itemgetter(*columns)
+    rows = [row(r) for r in records] if len(columns) > 1 else [(r[columns[0]],) for r in records]
     names = ", ".join(columns)
     marks = ", ".join("?" * len(columns))
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
 
 
-def _sqlite_time(value: Any) -> Any:
-    return value.strftime(_SQLITE_TIME) if isinstance(value, dt.datetime) else value
+def _sqlite_time(value: Any, cache: dict[Any, Any]) -> Any:
+    if not isinstance(value, dt.datetime):
+        return value
+    text = cache.get(value)
+    if text is None:
+        text = cache[value] = value.strftime(_SQLITE_TIME)
+    return text
 
 
 def _make_engine(url: str) -> sa.Engine:
