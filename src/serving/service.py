@@ -17,9 +17,6 @@ import gc
 import hmac
 import json
 import logging
-import queue
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,9 +25,10 @@ import anyio
 import bentoml
 import orjson
 from fastapi import FastAPI
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 from starlette.responses import JSONResponse, Response
 
+from customs_risk.serving.decision_writer import DecisionWriter
 from customs_risk.serving.schemas import (
     MAX_ITEMS,
     MAX_OUTCOMES,
@@ -46,103 +44,14 @@ from customs_risk.serving.thresholds_file import ThresholdsFile
 log = logging.getLogger("customs_risk.serving")
 SETTINGS = ServeSettings()
 SETTINGS.apply_bentoml_home()
-_FLUSH_ROWS = 5_000
-_FLUSH_SECONDS = 0.25  # one transaction per quarter second under load
 JSON_ROUTES = frozenset({"/score", "/outcomes"})
-_STOP = object()
 http_app = FastAPI(title="customs-risk model info")
-_DECLARATIONS = TypeAdapter(list[Declaration])
 logging.getLogger("customs_risk.selection.decide").setLevel(logging.ERROR)
 
 
 def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> JSONResponse:
     ctx.response.status_code = status
     return JSONResponse({"error": message, **extra}, status_code=status)
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-class DecisionWriter:
-    """Batches decision rows into the store from a background thread; ``close`` drains it."""
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-        self.queue: queue.Queue[Any] = queue.Queue()
-        self.written = 0
-        self.failed = 0
-        self.thread = threading.Thread(target=self._run, name="decision-writer", daemon=True)
-        self.thread.start()
-
-    def put(self, decisions: list[dict], inputs: list[Declaration], request_id: str) -> None:
-        self.queue.put((decisions, inputs, request_id, _utcnow()))
-
-    def close(self, timeout: float = 60.0) -> None:
-        self.queue.put(_STOP)
-        self.thread.join(timeout)
-
-    def flush(self, timeout: float = 30.0) -> None:
-        """Wait until everything queued so far is written (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while self.queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def _run(self) -> None:
-        stop = False
-        while not stop:
-            batch = [self.queue.get()]
-            rows = 0 if batch[0] is _STOP else len(batch[0][0])
-            deadline = time.monotonic() + _FLUSH_SECONDS
-            while rows < _FLUSH_ROWS and batch[-1] is not _STOP:
-                try:
-                    wait = deadline - time.monotonic()
-                    batch.append(
-                        self.queue.get(timeout=wait) if wait > 0 else self.queue.get_nowait()
-                    )
-                except queue.Empty:
-                    break
-                rows += len(batch[-1][0]) if batch[-1] is not _STOP else 0
-            if any(b is _STOP for b in batch):
-                stop = True
-                batch = [b for b in batch if b is not _STOP]
-            try:
-                self._write(batch)
-            except Exception:
-                self.failed += sum(len(b[0]) for b in batch)
-                log.exception("decision store write failed")
-            finally:
-                for _ in range(len(batch) + (1 if stop else 0)):
-                    self.queue.task_done()
-
-    def _write(self, batch: list[tuple]) -> None:
-        from customs_risk.serving.store import input_digest
-
-        records = []
-        for decisions, inputs, request_id, decided_at in batch:
-            dumped = _DECLARATIONS.dump_python(inputs, mode="json")  # one call for the request
-            for d, item in zip(decisions, dumped, strict=True):
-                records.append(
-                    {
-                        "decided_at": decided_at,
-                        "declaration_id": d["declaration_id"],
-                        "item_no": d["item_no"],
-                        "office_id": item["office_id"],
-                        "input_digest": input_digest(item),
-                        "channel": d["channel"],
-                        "selected_by": d["selected_by"],
-                        "propensity": d["propensity"],
-                        "propensity_red": d["propensity_red"],
-                        "fraud_probability": d["fraud_probability"],
-                        "expected_revenue": d["expected_revenue"],
-                        "risk_score": d["risk_score"],
-                        "profile_ids": json.dumps([h["id"] for h in d["profile_hits"]]),
-                        "model_version": d["model_version"],
-                        "policy_version": d["policy_version"],
-                        "request_id": request_id,
-                    }
-                )
-        self.written += self.store.add_decision_records(records)
 
 
 class BodyLimit:
@@ -247,7 +156,7 @@ class CustomsRiskService:
         self.thresholds.poll(engine)
         self.store = Store.from_env()
         self.store.create()
-        self.writer = DecisionWriter(self.store)
+        self.writer = DecisionWriter(self.store.url)
         self.model_info = info
         # the model's objects live as long as the process: keep them out of GC passes
         gc.collect()
