@@ -44,6 +44,7 @@ from customs_risk.serving.thresholds_file import ThresholdsFile
 log = logging.getLogger("customs_risk.serving")
 SETTINGS = ServeSettings()
 SETTINGS.apply_bentoml_home()
+SETTINGS.apply_tracing()
 JSON_ROUTES = frozenset({"/score", "/outcomes"})
 http_app = FastAPI(title="customs-risk model info")
 logging.getLogger("customs_risk.selection.decide").setLevel(logging.ERROR)
