@@ -1,7 +1,9 @@
 """The "Intelligent Risk Identification & Selectivity" endpoint (BentoML service).
 
 - ``POST /score``: declarations in, one channel decision per item out (stored in the decision
-  store by a background writer, drained on shutdown);
+  store by ``decision_writer``: rows built in a thread, committed by a child process, drained on
+  shutdown); thresholds from the model or, when ``CUSTOMS_RISK_SERVE_THRESHOLDS`` names a file,
+  from the daily refresh (``thresholds_file``);
 - ``POST /outcomes``: inspection results, bearer token ``CUSTOMS_RISK_API_TOKEN`` (401 without or
   with a wrong token; 503 while the variable is unset), idempotent on (declaration_id, item_no);
 - ``GET /model``: the model being served; BentoML's ``/livez``, ``/readyz`` (503 until the model
