@@ -211,12 +211,14 @@ def serve(
     """Serve /score, /outcomes and /model with BentoML (runs ``bentoml serve``)."""
     import os
 
-    from customs_risk.serving.harness import SERVICE, bentoml_bin, server_environment
+    from customs_risk.serving.harness import SERVICE, bentoml_bin
+    from customs_risk.serving.settings import tracing_environment
 
     if tag:
         os.environ["CUSTOMS_RISK_SERVE_MODEL_TAG"] = tag
     cmd = [bentoml_bin(), "serve", SERVICE, "--host", host, "--port", str(port)]
-    os.execvpe(cmd[0], cmd, server_environment(os.environ))
+    os.environ.update(tracing_environment(os.environ))
+    os.execvp(cmd[0], cmd)
 
 
 if __name__ == "__main__":

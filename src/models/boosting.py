@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from customs_risk.models.threads import pool, row_bounds
+from customs_risk.models.threads import WORKERS, pool, row_bounds
 
-NTHREAD = 2
+NTHREAD = WORKERS
 PARALLEL_ROWS = 2048
 CONTRIB_PARALLEL_ROWS = 64
 OBJECTIVES: dict[str, dict[str, Any]] = {

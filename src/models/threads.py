@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-WORKERS = 2  # the serving machine's cores (XGBoost's NTHREAD)
+WORKERS = 2  # the machine's cores: XGBoost's threads (boosting.NTHREAD) and this pool
 _POOL: ThreadPoolExecutor | None = None
 
 

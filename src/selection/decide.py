@@ -101,13 +101,7 @@ def _check_inputs(
                 raise ValueError(f"scores are not aligned with declarations: {col} at row {bad[0]}")
     if thresholds is None:
         raise ValueError("thresholds are required with scores (calibrate_thresholds)")
-    if thresholds.policy_version != policy.version:
-        raise ValueError(
-            f"thresholds were calibrated for policy {thresholds.policy_version!r}, "
-            f"not {policy.version!r}: recalibrate"
-        )
-    if thresholds.ranking != policy.ranking:
-        raise ValueError(f"thresholds rank by {thresholds.ranking}, policy by {policy.ranking}")
+    thresholds.check_policy(policy)
 
 
 def _empty_tuples(n: int) -> np.ndarray:

@@ -43,7 +43,7 @@ class _Listed(list):
     """A column as a list, with the ``tolist`` a frame column has."""
 
     def tolist(self) -> list[Any]:
-        return list(self)
+        return self  # already a fresh list: the reader caches it and does not change it
 
 
 class LazyColumns:

@@ -67,6 +67,16 @@ class Thresholds(BaseModel):
     window_days: float | None = None
     horizon_days: float | None = None
 
+    def check_policy(self, policy: ChannelPolicy) -> None:
+        """Raise ValueError unless these thresholds were calibrated for ``policy``."""
+        if self.policy_version != policy.version:
+            raise ValueError(
+                f"thresholds were calibrated for policy {self.policy_version!r}, "
+                f"not {policy.version!r}: recalibrate"
+            )
+        if self.ranking != policy.ranking:
+            raise ValueError(f"thresholds rank by {self.ranking}, policy by {policy.ranking}")
+
     def arrays_for(self, office_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """Red and orange thresholds per row (the fallback for offices not calibrated)."""
         codes, uniques = pd.factorize(office_ids.astype("str"), use_na_sentinel=True)

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from customs_risk.serving.schemas import Declaration
+from customs_risk.serving.store import Store, input_digest, utcnow
 
 log = logging.getLogger("customs_risk.serving")
 FLUSH_ROWS = 5_000
@@ -71,7 +72,7 @@ class DecisionWriter:
 
     def put(self, decisions: list[dict], inputs: Sequence[Declaration], request_id: str) -> None:
         """Queue one request's decisions (the response dicts) with its validated inputs."""
-        self.queue.put((decisions, inputs, request_id, _utcnow()))
+        self.queue.put((decisions, inputs, request_id, utcnow()))
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything queued so far is committed (or failed)."""
@@ -139,8 +140,6 @@ class DecisionWriter:
             )
             self._local_failed += max(lost, 0)
             self.process = None
-        from customs_risk.serving.store import Store
-
         try:
             self._local = self._local or Store(self.url)
             self._local_written += self._local.add_decision_records(records)
@@ -151,8 +150,6 @@ class DecisionWriter:
 
 def decision_rows(batch: list[tuple]) -> list[dict[str, Any]]:
     """Rows of the decisions table for queued requests (decisions, inputs, request id, time)."""
-    from customs_risk.serving.store import input_digest
-
     records = []
     for decisions, inputs, request_id, decided_at in batch:
         dumped = _DECLARATIONS.dump_python(inputs, mode="json")  # one call for the request
@@ -182,8 +179,6 @@ def decision_rows(batch: list[tuple]) -> list[dict[str, Any]]:
 
 def store_rows(url: str, rows: Any, written: Any, failed: Any, parent: int) -> None:
     """The store process: commit each batch of rows until told to stop (None) or orphaned."""
-    from customs_risk.serving.store import Store
-
     # shutdown signals go to the server, which drains this process through the queue
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -206,9 +201,3 @@ def store_rows(url: str, rows: Any, written: Any, failed: Any, parent: int) -> N
             with failed.get_lock():
                 failed.value += len(records)
             log.exception("decision store write failed: %d rows lost", len(records))
-
-
-def _utcnow() -> Any:
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -191,15 +191,7 @@ class Engine:
     def set_thresholds(self, thresholds: Thresholds) -> None:
         """Decide with new thresholds from the next request on (the daily refresh); they must
         have been calibrated for this policy and ranking."""
-        if thresholds.policy_version != self.policy.version:
-            raise ValueError(
-                f"thresholds are for policy {thresholds.policy_version!r}, "
-                f"the model serves {self.policy.version!r}"
-            )
-        if thresholds.ranking != self.policy.ranking:
-            raise ValueError(
-                f"thresholds rank by {thresholds.ranking}, policy by {self.policy.ranking}"
-            )
+        thresholds.check_policy(self.policy)
         self.thresholds = thresholds
         self._offices = {}
 

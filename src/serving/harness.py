@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from customs_risk.serving.settings import tracing_environment
+
 SERVICE = "customs_risk.serving.service:CustomsRiskService"
 
 
@@ -33,18 +35,6 @@ def bentoml_bin() -> str:
     return str(candidate) if candidate.exists() else "bentoml"
 
 
-def server_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment of a ``bentoml serve`` process: OpenTelemetry off unless
-    CUSTOMS_RISK_SERVE_TRACING asks for it (about 0.6 ms per single-declaration request). It has
-    to be set before BentoML starts: the service module sets it too, but late for part of it."""
-    from pydantic import TypeAdapter
-
-    out = dict(env)
-    if not TypeAdapter(bool).validate_python(out.get("CUSTOMS_RISK_SERVE_TRACING") or False):
-        out.setdefault("OTEL_SDK_DISABLED", "true")
-    return out
-
-
 class LocalServer:
     """A ``bentoml serve`` subprocess on 127.0.0.1."""
 
@@ -57,7 +47,8 @@ class LocalServer:
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = server_environment({**os.environ, **env})
+        self.env = {**os.environ, **env}
+        self.env.update(tracing_environment(self.env))
         self.log_path = log_path
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None

@@ -19,6 +19,7 @@ import gc
 import hmac
 import json
 import logging
+import os
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,13 +41,15 @@ from customs_risk.serving.schemas import (
     OutcomesResponse,
     ScoreResponse,
 )
-from customs_risk.serving.settings import ServeSettings
+from customs_risk.serving.settings import ServeSettings, tracing_environment
 from customs_risk.serving.thresholds_file import ThresholdsFile
 
 log = logging.getLogger("customs_risk.serving")
 SETTINGS = ServeSettings()
 SETTINGS.apply_bentoml_home()
-SETTINGS.apply_tracing()
+# for a `bentoml serve` started by hand; `customs-risk serve` and the harness set it before
+# BentoML starts (here is late for part of its instrumentation)
+os.environ.update(tracing_environment(os.environ))
 JSON_ROUTES = frozenset({"/score", "/outcomes"})
 http_app = FastAPI(title="customs-risk model info")
 logging.getLogger("customs_risk.selection.decide").setLevel(logging.ERROR)

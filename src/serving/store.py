@@ -316,7 +316,7 @@ def _insert_many(conn: sa.Connection, table: sa.Table, records: list[dict[str, A
         cache: dict[Any, Any] = {}
         records = [{**r, **{c: _sqlite_time(r[c], cache) for c in times}} for r in records]
     row = operator.itemgetter(*columns)
-    rows = [row(r) for r in records] if len(columns) > 1 else [(r[columns[0]],) for r in records]
+    rows = [row(r) for r in records]  # tuples: a decisions row has several columns
     names = ", ".join(columns)
     marks = ", ".join("?" * len(columns))
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
