@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format main pipeline champion serve metrics plots clean
+.PHONY: install test lint typecheck format main pipeline champion serve metrics plots clean
 
 $(BIN)/python:
 	$(shell command -v $(PYTHON) || echo python3) -m venv $(VENV)
@@ -16,13 +16,18 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-test: install
+test: install typecheck
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
-lint: install
+lint: install typecheck
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+
+# mypy on the package (settings in pyproject.toml [tool.mypy]; src/ is seen as customs_risk
+# through the symlink typecheck/customs_risk)
+typecheck: install
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format src tests benchmarks
@@ -88,4 +93,4 @@ plots: install
 	$(DVC) plots show -o reports/dvc_plots
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

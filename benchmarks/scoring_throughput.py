@@ -59,8 +59,7 @@ def main() -> None:
     bare = Engine(model, profiles, nthread=args.nthread, reasons=False)
     records = [Declaration.model_validate(r).record() for r in sample(setup["world"], args.rows)]
     frame = full.frame(records)
-    pipeline = full._pipeline
-    matrix = pipeline.transform_array(frame, state=model.state, isolated=True)
+    matrix = model.matrix(frame)
     boosters = {t: m.booster for t, m in model.models.items()}
     scores = model.score(frame)
     n = args.rows
@@ -68,9 +67,7 @@ def main() -> None:
     gc.freeze()  # as the service does after loading the model
 
     t_frame = best_of(lambda: full.frame(records), args.repeat)
-    t_feat = best_of(
-        lambda: pipeline.transform_array(frame, state=model.state, isolated=True), args.repeat
-    )
+    t_feat = best_of(lambda: model.matrix(frame), args.repeat)
     t_raw = best_of(lambda: boosters["offence"].inplace_predict(matrix), args.repeat)
     t_raw_all = best_of(lambda: [b.inplace_predict(matrix) for b in boosters.values()], args.repeat)
     t_score = best_of(lambda: model.score(frame), args.repeat)
@@ -81,6 +78,7 @@ def main() -> None:
         args.repeat,
     )
     t_core = best_of(lambda: model.decide(frame, profiles, reasons=False), args.repeat, "core")
+    t_core_reasons = best_of(lambda: model.decide(frame, profiles), args.repeat, "reasons")
     t_bare = best_of(lambda: bare.decide(records), args.repeat)
     t_full = best_of(lambda: full.decide(records), args.repeat)
 
@@ -97,6 +95,7 @@ def main() -> None:
     print(f"  selection.decide            {rate(t_decide)}")
     print(f"  RiskModel.decide, no reasons {rate(t_core)}  <- features + models + decision")
     print(f"      fastest of {args.repeat} calls  {rate(FASTEST['core'])}")
+    print(f"  RiskModel.decide, reasons  {rate(t_core_reasons)}  <- with reasons for red/orange")
     print(f"  engine, no reasons          {rate(t_bare)}   (records in, response dicts out)")
     print(f"  engine, with reasons        {rate(t_full)}   (reasons for red/orange items)")
     print(f"  ratio decide / raw offence predict: {t_core / t_raw:.1f}x the time")

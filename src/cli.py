@@ -1,4 +1,5 @@
-"""The ``customs-risk`` command line. Heavy imports stay inside the commands so --help is fast."""
+"""The ``customs-risk`` command line, thin: parse, build the job's options, run the job
+(``customs_risk.jobs``), exit with its code. Imports stay inside the commands so --help is fast."""
 
 from __future__ import annotations
 
@@ -33,9 +34,9 @@ def generate(
     params: Annotated[Path | None, typer.Option(help="params.yaml with a world: section.")] = None,
 ) -> None:
     """Generate a synthetic customs world: declarations, outcomes and truth parquet files."""
-    from customs_risk.data.generator import run_generate_command
+    from customs_risk.jobs.generate import GenerateOptions, run
 
-    raise typer.Exit(run_generate_command(declarations, seed, out, params))
+    raise typer.Exit(run(GenerateOptions(declarations, seed, out, params)))
 
 
 @app.command()
@@ -45,9 +46,9 @@ def validate(
     ],
 ) -> None:
     """Check a dataset folder against the contracts; quarantine rejected rows (exit 1 if any)."""
-    from customs_risk.data.validation import run_validation_command
+    from customs_risk.jobs.validate import ValidateOptions, run
 
-    raise typer.Exit(run_validation_command(data_dir))
+    raise typer.Exit(run(ValidateOptions(data_dir)))
 
 
 @import_app.command("kcs")
@@ -57,9 +58,9 @@ def import_kcs(
     result_lag_days: Annotated[int, typer.Option(help="Days from declaration to result.")] = 0,
 ) -> None:
     """Import the public KCS customs data set into declarations/outcomes parquet files."""
-    from customs_risk.data.kcs import run_import_kcs_command
+    from customs_risk.jobs.import_kcs import ImportKcsOptions, run
 
-    raise typer.Exit(run_import_kcs_command(files, out, result_lag_days))
+    raise typer.Exit(run(ImportKcsOptions(tuple(files), out, result_lag_days)))
 
 
 @benchmark_app.command("kcs")
@@ -71,11 +72,9 @@ def benchmark_kcs(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Train on KCS files, score later KCS files, write and print ranking metrics."""
-    from customs_risk.models.kcs_benchmark import run_kcs_benchmark
+    from customs_risk.jobs.benchmark_kcs import BenchmarkKcsOptions, run
 
-    metrics = run_kcs_benchmark(train, test, out, trials=trials, seed=seed)
-    for key, value in metrics.items():
-        typer.echo(f"{key:<24}{value:.4f}" if isinstance(value, float) else f"{key:<24}{value}")
+    raise typer.Exit(run(BenchmarkKcsOptions(tuple(train), tuple(test), out, trials, seed)))
 
 
 @app.command()
@@ -84,16 +83,32 @@ def decide(
     out: Annotated[Path, typer.Option(help="Decisions parquet.")] = Path("decisions.parquet"),
     profiles: Annotated[Path | None, typer.Option(help="Profile YAML or folder.")] = None,
     policy: Annotated[Path | None, typer.Option(help="Channel policy YAML.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model URI (else fail-safe).")] = None,
-    thresholds: Annotated[Path | None, typer.Option(help="Thresholds JSON.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model: models:/NAME@ALIAS, models:/NAME/VERSION (MLflow registry) or a "
+            "bundle folder."
+        ),
+    ] = None,
+    thresholds: Annotated[
+        Path | None, typer.Option(help="Thresholds JSON replacing the model's.")
+    ] = None,
+    fail_safe: Annotated[
+        bool,
+        typer.Option(
+            "--fail-safe", help="No model: profiles, random control, the default channel."
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the random control draw.")] = 0,
     as_of: Annotated[str | None, typer.Option(help="Decision date for profiles.")] = None,
 ) -> None:
     """Decide red / orange / green for every declaration item (profiles, random, model)."""
-    from customs_risk.selection.command import run_decide_command
+    from customs_risk.jobs.decide import DecideOptions, run
 
-    code = run_decide_command(data_dir, out, profiles, policy, model, thresholds, seed, as_of)
-    raise typer.Exit(code)
+    options = DecideOptions(
+        data_dir, out, profiles, policy, model, thresholds, fail_safe, seed, as_of
+    )
+    raise typer.Exit(run(options))
 
 
 @app.command()
@@ -105,9 +120,9 @@ def features(
     state: Annotated[Path | None, typer.Option(help="Also save the feature state here.")] = None,
 ) -> None:
     """Write the point-in-time training feature matrix (keys + features) of a dataset folder."""
-    from customs_risk.features.commands import run_features_command
+    from customs_risk.jobs.features import FeaturesOptions, run
 
-    raise typer.Exit(run_features_command(data_dir, out, state))
+    raise typer.Exit(run(FeaturesOptions(data_dir, out, state)))
 
 
 @app.command()
@@ -117,9 +132,9 @@ def trader(
     as_of: Annotated[str | None, typer.Option(help="Enquiry date (default: after data).")] = None,
 ) -> None:
     """Trader enquiry: volume, inspections, findings, revenue, compliance grade and why."""
-    from customs_risk.features.enquiry import run_trader_command
+    from customs_risk.jobs.trader import TraderOptions, run
 
-    raise typer.Exit(run_trader_command(importer_id, data, as_of))
+    raise typer.Exit(run(TraderOptions(importer_id, data, as_of)))
 
 
 @outcomes_app.command("export")
@@ -130,9 +145,9 @@ def outcomes_export(
     ] = None,
 ) -> None:
     """Export stored outcomes (outcome contract) and decisions to parquet; print counts."""
-    from customs_risk.serving.export import run_export_command
+    from customs_risk.jobs.outcomes_export import OutcomesExportOptions, run
 
-    raise typer.Exit(run_export_command(out, store_url))
+    raise typer.Exit(run(OutcomesExportOptions(out, store_url)))
 
 
 @app.command()
@@ -151,10 +166,11 @@ def train(
     register: Annotated[bool, typer.Option(help="Register the model as challenger.")] = True,
 ) -> None:
     """Tune and train the models, log them to MLflow, register the bundle as challenger."""
-    from customs_risk.models.command import run_train_command
+    from customs_risk.jobs.train import TrainOptions, run
 
+    experiments = tuple(experiment) if experiment else None
     raise typer.Exit(
-        run_train_command(params, data, out, experiment, trials, seconds, seed, register)
+        run(TrainOptions(params, data, out, experiments, trials, seconds, seed, register))
     )
 
 
@@ -168,9 +184,9 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
 ) -> None:
     """Evaluate the test window: model vs random, price rule and oracle; metrics and plots."""
-    from customs_risk.models.command import run_evaluate_command
+    from customs_risk.jobs.evaluate import EvaluateOptions, run
 
-    raise typer.Exit(run_evaluate_command(train_dir, data, out, seed))
+    raise typer.Exit(run(EvaluateOptions(train_dir, data, out, seed)))
 
 
 @app.command()
@@ -186,9 +202,9 @@ def promote(
     out: Annotated[Path | None, typer.Option(help="Write the comparison JSON here.")] = None,
 ) -> None:
     """Compare challenger and champion on the newest window; move champion (or roll back)."""
-    from customs_risk.models.command import run_promote_command
+    from customs_risk.jobs.promote import PromoteOptions, run
 
-    raise typer.Exit(run_promote_command(data, window_days, metric, min_delta, force, to, out))
+    raise typer.Exit(run(PromoteOptions(data, window_days, metric, min_delta, force, to, out)))
 
 
 @app.command("import-model")
@@ -197,9 +213,9 @@ def import_model(
     version: Annotated[str | None, typer.Option(help="Registry version (overrides alias).")] = None,
 ) -> None:
     """Copy a registered MLflow model version into the BentoML model store (BENTOML_HOME)."""
-    from customs_risk.serving.model_source import import_model as run_import
+    from customs_risk.jobs.import_model import ImportModelOptions, run
 
-    typer.echo(run_import(alias=alias, version=version))
+    raise typer.Exit(run(ImportModelOptions(alias, version)))
 
 
 @app.command()
@@ -209,20 +225,9 @@ def serve(
     tag: Annotated[str | None, typer.Option(help="BentoML model tag (default latest).")] = None,
 ) -> None:
     """Serve /score, /outcomes and /model with BentoML (runs ``bentoml serve``)."""
-    import os
+    from customs_risk.jobs.serve import ServeOptions, run
 
-    from customs_risk.serving.harness import SERVICE, bentoml_bin
-    from customs_risk.serving.settings import tracing_environment
-
-    if tag:
-        os.environ["CUSTOMS_RISK_SERVE_MODEL_TAG"] = tag
-    cmd = [bentoml_bin(), "serve", SERVICE, "--host", host, "--port", str(port)]
-    os.environ.update(tracing_environment(os.environ))
-    os.execvp(cmd[0], cmd)
-
-
-if __name__ == "__main__":
-    app()
+    raise typer.Exit(run(ServeOptions(port, host, tag)))
 
 
 @thresholds_app.command("refresh")
@@ -250,9 +255,9 @@ def thresholds_refresh(
 ) -> None:
     """Recalibrate per-office thresholds on recent declarations, paced by the period's
     decisions in the store; the service picks the file up without a restart."""
-    from customs_risk.serving.thresholds_refresh import run_refresh_command
+    from customs_risk.jobs.thresholds_refresh import ThresholdsRefreshOptions, run
 
-    code = run_refresh_command(
+    options = ThresholdsRefreshOptions(
         declarations,
         out,
         alias,
@@ -263,4 +268,8 @@ def thresholds_refresh(
         horizon_days,
         store_url,
     )
-    raise typer.Exit(code)
+    raise typer.Exit(run(options))
+
+
+if __name__ == "__main__":
+    app()

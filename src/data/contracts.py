@@ -1,17 +1,38 @@
-"""Canonical data contracts (DESIGN.md): declarations, inspection outcomes and synthetic truth.
+"""Canonical data contracts (DESIGN.md): one description per record kind, everything derived.
 
-The pandera models check one frame at a time (types, ranges, enumerations). Checks that involve
-several frames (outcomes of unknown declarations, result_at before declared_at) live in
-``customs_risk.data.validation``.
+:data:`DECLARATION`, :data:`OUTCOME` and :data:`DECISION` are :class:`RecordSpec` values: the
+fields of a record kind with their type, nullability, ranges, patterns and enumerations, written
+once. Derived from them:
+
+- here: the pandera schemas :data:`DeclarationSchema` and :data:`OutcomeSchema` (one frame at a
+  time; checks across frames, such as outcomes of unknown declarations, live in
+  ``customs_risk.data.validation``) and the column types :data:`DECLARATION_COLUMNS`,
+  :data:`OUTCOME_COLUMNS` and :data:`DECISION_COLUMNS`;
+- ``customs_risk.serving.schemas``: the request and response models of the API;
+- ``customs_risk.serving.store``: the columns of the outcomes and decisions tables.
+
+Booleans and numbers follow one rule everywhere (``customs_risk.data.coercion``). Timestamps are
+naive UTC within [:data:`TIME_MIN`, :data:`TIME_MAX`).
+
+A decision field belongs to one or more views: ``answer`` (the ``POST /score`` response),
+``store`` (the decisions table, the legal record) and ``frame`` (the DataFrame that
+``selection.decide.decide`` returns). Declaration and outcome fields belong to every view.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
 import pandas as pd
 import pandera.pandas as pa
-from pandera.typing import Series
+
+Kind = Literal["str", "int", "float", "bool", "timestamp", "list"]
+DECISION_VIEWS: tuple[str, ...] = ("answer", "store", "frame")
 
 CHANNELS: tuple[str, ...] = ("red", "orange", "green")
+SELECTED_BY: tuple[str, ...] = ("model", "profile", "random", "default")
 FRAUD_TYPES: tuple[str, ...] = (
     "none",
     "undervaluation",
@@ -21,82 +42,453 @@ FRAUD_TYPES: tuple[str, ...] = (
     "prohibited",
 )
 KEY: list[str] = ["declaration_id", "item_no"]
+TIME_MIN = dt.datetime(1990, 1, 1)
+TIME_MAX = dt.datetime(2200, 1, 1)  # exclusive
+MAX_AMOUNT = 1e15  # local currency, kilograms, units: far above any real declaration
+MAX_ID_LENGTH = 64
+MAX_ITEM_NO = 1_000_000
 
 DECLARATIONS_FILE = "declarations.parquet"
 OUTCOMES_FILE = "outcomes.parquet"
 TRUTH_FILE = "truth.parquet"
 QUARANTINE_FILE = "quarantine.parquet"
 
-# Column -> logical type; "str" columns are stored as pandas string dtype, timestamps as datetime64.
-DECLARATION_COLUMNS: dict[str, str] = {
-    "declaration_id": "str",
-    "item_no": "int",
-    "declared_at": "timestamp",
-    "office_id": "str",
-    "importer_id": "str",
-    "declarant_id": "str",
-    "seller_id": "str",
-    "hs_code": "str",
-    "origin_country": "str",
-    "departure_country": "str",
-    "transport_mode": "str",
-    "quantity": "float",
-    "net_mass_kg": "float",
-    "customs_value": "float",
-    "tariff_rate": "float",
-    "duty_declared": "float",
-}
-OPTIONAL_DECLARATION_COLUMNS: frozenset[str] = frozenset({"seller_id"})
-
-OUTCOME_COLUMNS: dict[str, str] = {
-    "declaration_id": "str",
-    "item_no": "int",
-    "channel": "str",
-    "result_at": "timestamp",
-    "fraud_found": "bool",
-    "fraud_type": "str",
-    "critical": "bool",
-    "recovered_revenue": "float",
+# pandas dtype of each kind in frames and parquet files
+PANDAS_DTYPES: dict[str, str] = {
+    "str": "str",
+    "int": "int64",
+    "float": "float64",
+    "bool": "bool",
+    "timestamp": "datetime64[ns]",
+    "list": "object",
 }
 
 
-class DeclarationSchema(pa.DataFrameModel):
-    """One row per declaration item. Extra columns are optional categorical fields."""
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a record kind.
 
-    declaration_id: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
-    item_no: Series[int] = pa.Field(ge=1)
-    declared_at: Series[pd.Timestamp] = pa.Field(nullable=False)
-    office_id: Series[str] = pa.Field(nullable=False)
-    importer_id: Series[str] = pa.Field(nullable=False)
-    declarant_id: Series[str] = pa.Field(nullable=False)
-    seller_id: Series[str] | None = pa.Field(nullable=True)
-    hs_code: Series[str] = pa.Field(str_matches=r"^\d{6,10}$")
-    origin_country: Series[str] = pa.Field(str_matches=r"^[A-Z]{2}$")
-    departure_country: Series[str] = pa.Field(str_matches=r"^[A-Z]{2}$", nullable=True)
-    transport_mode: Series[str] = pa.Field(nullable=True)
-    quantity: Series[float] = pa.Field(ge=0, nullable=True)
-    net_mass_kg: Series[float] = pa.Field(ge=0, nullable=True)
-    customs_value: Series[float] = pa.Field(ge=0)  # 0: no commercial value (samples)
-    tariff_rate: Series[float] = pa.Field(ge=0, le=1000)
-    duty_declared: Series[float] = pa.Field(ge=0, nullable=True)
+    ``required``: the field (column, JSON key) must be present; ``nullable``: its value may be
+    null. ``ge`` / ``le`` bound numbers (floats are finite); ``pattern`` (a full-match regular
+    expression), ``min_length`` / ``max_length`` and ``choices`` constrain text. ``items``: what a
+    ``list`` holds (a kind or a record). ``categorical``: an optional categorical field that may
+    follow the contract columns (not one of ``DECLARATION_COLUMNS``). ``views``: the views of its
+    record the field belongs to (None: all of them).
+    """
 
-    class Config:
-        strict = False
-        coerce = False
+    name: str
+    kind: Kind
+    required: bool = True
+    nullable: bool = False
+    ge: float | None = None
+    le: float | None = None
+    pattern: str | None = None
+    choices: tuple[str, ...] | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    description: str | None = None
+    items: Kind | RecordSpec | None = None
+    categorical: bool = False
+    views: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.kind == "list") != (self.items is not None):
+            raise ValueError(f"{self.name}: items is given exactly for list fields")
+        text = (self.pattern, self.choices, self.min_length, self.max_length)
+        if self.kind != "str" and any(v is not None for v in text):
+            raise ValueError(f"{self.name}: pattern, choices and lengths are for str fields")
+        if self.kind not in ("int", "float") and (self.ge is not None or self.le is not None):
+            raise ValueError(f"{self.name}: ge and le are for int and float fields")
+
+    def in_view(self, view: str | None) -> bool:
+        """Whether the field belongs to ``view`` (None: any)."""
+        return view is None or self.views is None or view in self.views
 
 
-class OutcomeSchema(pa.DataFrameModel):
-    """One row per inspected item; recovered_revenue null means the source does not say."""
+@dataclass(frozen=True)
+class RecordSpec:
+    """A record kind: its fields in order, its key and the views its fields may name."""
 
-    declaration_id: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
-    item_no: Series[int] = pa.Field(ge=1)
-    channel: Series[str] = pa.Field(isin=list(CHANNELS))
-    result_at: Series[pd.Timestamp] = pa.Field(nullable=False)
-    fraud_found: Series[bool]
-    fraud_type: Series[str] = pa.Field(isin=list(FRAUD_TYPES), nullable=True)  # null: unknown
-    critical: Series[bool]
-    recovered_revenue: Series[float] = pa.Field(ge=0, nullable=True)
+    name: str
+    fields: tuple[FieldSpec, ...]
+    key: tuple[str, ...] = ()
+    description: str = ""
+    views: tuple[str, ...] = ()
 
-    class Config:
-        strict = False
-        coerce = False
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: duplicate field names")
+        if not set(self.key) <= set(names):
+            raise ValueError(f"{self.name}: key {self.key} is not among the fields")
+        for f in self.fields:
+            if f.views is not None and not f.views <= set(self.views):
+                raise ValueError(f"{self.name}.{f.name}: unknown views {set(f.views)}")
+
+    def fields_in(self, view: str | None = None) -> tuple[FieldSpec, ...]:
+        """The fields of ``view`` (None: all), in record order."""
+        return tuple(f for f in self.fields if f.in_view(view))
+
+    def names(self, view: str | None = None) -> tuple[str, ...]:
+        """The field names of ``view`` (None: all), in record order."""
+        return tuple(f.name for f in self.fields_in(view))
+
+    def field(self, name: str) -> FieldSpec:
+        """The field called ``name`` (KeyError if none)."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.name} has no field {name!r}")
+
+    def kinds(self, view: str | None = None, *, categorical: bool = True) -> dict[str, str]:
+        """Field -> kind (``str``, ``int``, ``float``, ``bool``, ``timestamp``, ``list``)."""
+        return {f.name: f.kind for f in self.fields_in(view) if categorical or not f.categorical}
+
+    def dtypes(self, view: str | None = None) -> dict[str, str]:
+        """Field -> pandas dtype name (``PANDAS_DTYPES``)."""
+        return {f.name: PANDAS_DTYPES[f.kind] for f in self.fields_in(view)}
+
+
+def _id(name: str, description: str, *, required: bool = True, nullable: bool = False) -> FieldSpec:
+    return FieldSpec(
+        name,
+        "str",
+        required=required,
+        nullable=nullable,
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description=description,
+    )
+
+
+def _country(name: str, description: str, *, nullable: bool = False) -> FieldSpec:
+    return FieldSpec(
+        name,
+        "str",
+        nullable=nullable,
+        pattern=r"^[A-Z]{2}$",
+        description=f"{description}, ISO 3166 alpha-2",
+    )
+
+
+def _amount(
+    name: str, description: str, *, required: bool = True, nullable: bool = False
+) -> FieldSpec:
+    return FieldSpec(
+        name,
+        "float",
+        required=required,
+        nullable=nullable,
+        ge=0,
+        le=MAX_AMOUNT,
+        description=description,
+    )
+
+
+def _code(name: str, description: str) -> FieldSpec:
+    return FieldSpec(
+        name,
+        "str",
+        required=False,
+        nullable=True,
+        max_length=MAX_ID_LENGTH,
+        description=description,
+        categorical=True,
+    )
+
+
+def _item_no(description: str) -> FieldSpec:
+    return FieldSpec("item_no", "int", ge=1, le=MAX_ITEM_NO, description=description)
+
+
+DECLARATION = RecordSpec(
+    "declaration",
+    (
+        _id("declaration_id", "declaration number; with item_no, unique"),
+        _item_no("item of the declaration, 1 for single-item declarations"),
+        FieldSpec(
+            "declared_at",
+            "timestamp",
+            description="when the declaration was lodged; ISO 8601, a zone converts to UTC",
+        ),
+        _id("office_id", "customs office"),
+        _id("importer_id", "importer"),
+        _id("declarant_id", "declarant (broker, agent)"),
+        _id("seller_id", "seller", required=False, nullable=True),
+        FieldSpec(
+            "hs_code", "str", pattern=r"^[0-9]{6,10}$", description="HS code, 6 to 10 digits"
+        ),
+        _country("origin_country", "country of origin"),
+        _country("departure_country", "country of departure", nullable=True),
+        FieldSpec(
+            "transport_mode",
+            "str",
+            nullable=True,
+            min_length=1,
+            max_length=MAX_ID_LENGTH,
+            description="mode of transport",
+        ),
+        _amount("quantity", "quantity in units; null: the source does not say", nullable=True),
+        _amount("net_mass_kg", "net mass in kg; null: the source does not say", nullable=True),
+        _amount("customs_value", "declared value, local currency; 0: no commercial value"),
+        FieldSpec(
+            "tariff_rate", "float", ge=0, le=1000, description="ad valorem duty rate, percent"
+        ),
+        _amount("duty_declared", "duty the declarant computed", nullable=True),
+        _code("procedure_code", "customs procedure"),
+        _code("payment_type", "payment type"),
+        _code("incoterm", "Incoterms rule"),
+    ),
+    key=tuple(KEY),
+    description="One declaration item. Further fields are accepted as optional categories.",
+)
+
+OUTCOME = RecordSpec(
+    "outcome",
+    (
+        _id("declaration_id", "the declaration inspected"),
+        _item_no("the item inspected"),
+        FieldSpec(
+            "channel",
+            "str",
+            choices=CHANNELS,
+            description="inspection channel (green: post-release verification)",
+        ),
+        FieldSpec(
+            "result_at",
+            "timestamp",
+            description="when the result became known; ISO 8601, a zone converts to UTC",
+        ),
+        FieldSpec("fraud_found", "bool", description="any offence found"),
+        FieldSpec(
+            "fraud_type",
+            "str",
+            required=False,
+            nullable=True,
+            choices=FRAUD_TYPES,
+            description="offence type; none exactly when no fraud was found; null: unknown",
+        ),
+        FieldSpec("critical", "bool", description="an offence serious enough for a seizure"),
+        _amount(
+            "recovered_revenue",
+            "extra duty assessed; null: the source does not say",
+            required=False,
+            nullable=True,
+        ),
+    ),
+    key=tuple(KEY),
+    description="One inspection result; recovered_revenue null means the source does not say.",
+)
+
+PROFILE_HIT = RecordSpec(
+    "profile_hit",
+    (
+        FieldSpec("id", "str", description="profile id"),
+        FieldSpec("title", "str", description="profile title"),
+        FieldSpec("instructions", "str", description="what the officer is to do"),
+    ),
+    description="A risk profile that matched the item (advisory ones included).",
+)
+
+
+def _views(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+# A decision: ``required`` fields must be in every decision handed to the store (the others may
+# be absent, stored as null); an answer carries every answered field.
+DECISION = RecordSpec(
+    "decision",
+    (
+        _id("declaration_id", "the declaration decided"),
+        _item_no("the item decided"),
+        FieldSpec(
+            "office_id",
+            "str",
+            required=False,
+            description="customs office (from the declaration)",
+            views=_views("store", "frame"),
+        ),
+        FieldSpec("channel", "str", choices=CHANNELS, description="the channel decided"),
+        FieldSpec(
+            "selected_by",
+            "str",
+            required=False,
+            choices=SELECTED_BY,
+            description="what decided the channel",
+        ),
+        FieldSpec(
+            "model_channel",
+            "str",
+            required=False,
+            nullable=True,
+            choices=CHANNELS,
+            description="the model's channel (null: not scored)",
+            views=_views("answer", "frame"),
+        ),
+        FieldSpec(
+            "propensity",
+            "float",
+            required=False,
+            ge=0,
+            le=1,
+            description="P(red or orange) over the random draw",
+        ),
+        FieldSpec(
+            "propensity_red",
+            "float",
+            required=False,
+            ge=0,
+            le=1,
+            description="P(red) over the random draw",
+        ),
+        FieldSpec(
+            "control_draw",
+            "float",
+            required=False,
+            description="the random control draw u",
+            views=_views("frame"),
+        ),
+        FieldSpec(
+            "fraud_probability",
+            "float",
+            required=False,
+            nullable=True,
+            description="P(offence found if inspected)",
+        ),
+        FieldSpec(
+            "critical_probability",
+            "float",
+            required=False,
+            nullable=True,
+            description="P(critical offence found if inspected)",
+            views=_views("answer"),
+        ),
+        FieldSpec(
+            "expected_revenue",
+            "float",
+            required=False,
+            nullable=True,
+            description="expected duty recovered by an inspection",
+        ),
+        FieldSpec(
+            "risk_score",
+            "float",
+            required=False,
+            nullable=True,
+            description="adjusted ranking key the thresholds apply to",
+        ),
+        FieldSpec(
+            "trader_grade",
+            "str",
+            required=False,
+            nullable=True,
+            description="the importer's compliance grade",
+            views=_views("answer"),
+        ),
+        FieldSpec(
+            "profile_id",
+            "str",
+            required=False,
+            nullable=True,
+            description="the profile that forced the channel",
+            views=_views("frame"),
+        ),
+        FieldSpec(
+            "profile_hits",
+            "list",
+            required=False,
+            items=PROFILE_HIT,
+            description="profiles that matched, in priority order (the frame holds their ids)",
+            views=_views("answer", "frame"),
+        ),
+        FieldSpec(
+            "instructions",
+            "list",
+            required=False,
+            items="str",
+            description="instructions of the profiles that matched",
+            views=_views("frame"),
+        ),
+        FieldSpec(
+            "reasons",
+            "list",
+            required=False,
+            items="str",
+            description="why the model flagged the item",
+            views=_views("answer", "frame"),
+        ),
+        FieldSpec(
+            "model_version", "str", required=False, nullable=True, description="served model"
+        ),
+        FieldSpec("policy_version", "str", required=False, description="channel policy"),
+    ),
+    key=tuple(KEY),
+    description="The channel of one item and why.",
+    views=DECISION_VIEWS,
+)
+
+# Column -> logical type of the contract columns; "str" columns are stored as pandas string
+# dtype, timestamps as datetime64. The optional categorical fields are not among them.
+DECLARATION_COLUMNS: dict[str, str] = DECLARATION.kinds(categorical=False)
+CATEGORICAL_DECLARATION_COLUMNS: tuple[str, ...] = tuple(
+    f.name for f in DECLARATION.fields if f.categorical
+)
+OUTCOME_COLUMNS: dict[str, str] = OUTCOME.kinds()
+# The frame decide() returns: column -> pandas dtype.
+DECISION_COLUMNS: dict[str, str] = DECISION.dtypes("frame")
+
+
+# --- pandera ------------------------------------------------------------------------------------
+
+_PANDERA_TYPES: dict[str, type] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "timestamp": pd.Timestamp,
+}
+
+
+def _checks(spec: FieldSpec) -> list[pa.Check]:
+    checks: list[pa.Check] = []
+    if spec.ge is not None:
+        checks.append(pa.Check.ge(spec.ge))
+    if spec.le is not None:
+        checks.append(pa.Check.le(spec.le))
+    if spec.kind == "timestamp":
+        checks.append(
+            pa.Check.in_range(pd.Timestamp(TIME_MIN), pd.Timestamp(TIME_MAX), include_max=False)
+        )
+    if spec.choices is not None:
+        checks.append(pa.Check.isin(list(spec.choices)))
+    if spec.pattern is not None:
+        checks.append(pa.Check.str_matches(spec.pattern))
+    if spec.min_length is not None or spec.max_length is not None:
+        checks.append(pa.Check.str_length(spec.min_length, spec.max_length))
+    return checks
+
+
+def pandera_schema(spec: RecordSpec, name: str, view: str | None = None) -> pa.DataFrameSchema:
+    """The pandera schema of a record kind: one frame, types not coerced, extra columns allowed.
+
+    Optional fields (``required=False``) may be absent; present, they are checked.
+    """
+    columns = {}
+    for f in spec.fields_in(view):
+        if f.kind == "list":
+            raise ValueError(f"{spec.name}.{f.name}: list fields have no pandera column")
+        columns[f.name] = pa.Column(
+            _PANDERA_TYPES[f.kind],
+            checks=_checks(f),
+            nullable=f.nullable,
+            required=f.required,
+            description=f.description,
+        )
+    return pa.DataFrameSchema(
+        columns, strict=False, coerce=False, name=name, description=spec.description
+    )
+
+
+DeclarationSchema: pa.DataFrameSchema = pandera_schema(DECLARATION, "DeclarationSchema")
+OutcomeSchema: pa.DataFrameSchema = pandera_schema(OUTCOME, "OutcomeSchema")

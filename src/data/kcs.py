@@ -53,7 +53,7 @@ def kcs_declarations(raw: pd.DataFrame) -> pd.DataFrame:
     decl["item_no"] = decl.groupby("declaration_id").cumcount().astype("int64") + 1
     decl["declared_at"] = pd.to_datetime(decl["declared_at"])
     decl["hs_code"] = decl["hs_code"].str.zfill(6)
-    for column in ["net_mass_kg", "customs_value", "tariff_rate"]:
+    for column in [c for c, kind in DECLARATION_COLUMNS.items() if kind == "float" and c in decl]:
         decl[column] = pd.to_numeric(decl[column]).astype("float64")
     decl["quantity"] = float("nan")
     decl["duty_declared"] = decl["customs_value"] * decl["tariff_rate"] / 100.0
@@ -109,17 +109,3 @@ def import_kcs(files: Sequence[Path], out_dir: Path, lag_days: int = 0) -> dict[
         "fraud": int(outcomes["fraud_found"].sum()),
         "critical": int(outcomes["critical"].sum()),
     }
-
-
-def run_import_kcs_command(files: Sequence[Path], out_dir: Path, lag_days: int) -> int:
-    """CLI body of ``customs-risk import kcs``."""
-    from rich.console import Console
-
-    console = Console()
-    missing = [str(f) for f in files if not Path(f).exists()]
-    if missing:
-        console.print(f"[red]error:[/red] not found: {', '.join(missing)}")
-        return 2
-    counts = import_kcs(files, out_dir, lag_days)
-    console.print(f"imported {counts} into {out_dir}")
-    return 0

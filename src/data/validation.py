@@ -8,23 +8,28 @@ original record as JSON); the input files are never modified.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
+import pandera.pandas as pa
 
+from customs_risk.data import coercion
 from customs_risk.data.contracts import (
-    DECLARATION_COLUMNS,
+    DECLARATION,
     DECLARATIONS_FILE,
     KEY,
-    OPTIONAL_DECLARATION_COLUMNS,
+    OUTCOME,
     OUTCOME_COLUMNS,
     OUTCOMES_FILE,
     QUARANTINE_FILE,
     DeclarationSchema,
     OutcomeSchema,
+    RecordSpec,
 )
 
 VIOLATION_COLUMNS = ["file", "column", "row", "declaration_id", "item_no", "reason", "value"]
@@ -53,8 +58,16 @@ class _Collector:
     def __init__(self) -> None:
         self.parts: list[pd.DataFrame] = []
 
-    def add(self, file: str, column: str, rows, frame: pd.DataFrame, reason: str, values=None):
-        rows = np.asarray(rows, dtype=np.int64)
+    def add(
+        self,
+        file: str,
+        column: str,
+        positions: np.ndarray | Sequence[int],
+        frame: pd.DataFrame,
+        reason: str,
+        values: Sequence[Any] | pd.Series | None = None,
+    ) -> None:
+        rows = np.asarray(positions, dtype=np.int64)
         if rows.size == 0:
             return
         key_id = frame.get("declaration_id")
@@ -87,58 +100,63 @@ class _Collector:
         return pd.concat(self.parts, ignore_index=True).sort_values(["file", "row"], kind="stable")
 
 
-def _coerce(frame: pd.DataFrame, types: dict[str, str], file: str, out: _Collector) -> pd.DataFrame:
-    """Coerce each contract column to its type; values that cannot be coerced are violations."""
+def _coerce(frame: pd.DataFrame, spec: RecordSpec, file: str, out: _Collector) -> pd.DataFrame:
+    """Coerce each field of the record kind to its type; values that break the type (the one rule
+    of ``customs_risk.data.coercion`` for booleans and numbers) are violations. An optional field
+    the frame lacks is added as nulls (categorical fields excepted)."""
     frame = frame.copy()
-    for column, kind in types.items():
+    n = len(frame)
+    for f in spec.fields:
+        column = f.name
         if column not in frame:
+            if not f.required and not f.categorical:
+                frame[column] = pd.Series([None] * n, dtype=_NULL_DTYPES[f.kind])
             continue
         raw = frame[column]
         present = raw.notna().to_numpy()
-        if kind == "str":
+        if f.kind == "str":
             frame[column] = raw.astype("str").where(raw.notna(), None).astype("str")
             frame.loc[~present, column] = None
-            continue
-        if kind in ("int", "float"):
-            coerced = pd.to_numeric(raw, errors="coerce")
-            bad = present & coerced.isna().to_numpy()
-            if kind == "int":
-                frac = coerced.notna().to_numpy() & (coerced.fillna(0) % 1 != 0).to_numpy()
-                bad |= frac
-                out.add(file, column, np.flatnonzero(bad), frame, f"not an integer ({raw.dtype})")
-                frame[column] = coerced.where(~bad).fillna(0).astype("int64")
-                missing = ~present
-                out.add(file, column, np.flatnonzero(missing), frame, "missing value")
-            else:
-                out.add(file, column, np.flatnonzero(bad), frame, f"not a number ({raw.dtype})")
-                frame[column] = coerced.astype("float64")
-        elif kind == "timestamp":
+        elif f.kind == "int":
+            bad = coercion.not_integer(raw)
+            out.add(file, column, np.flatnonzero(bad), frame, f"not an integer ({raw.dtype})")
+            out.add(file, column, np.flatnonzero(~present), frame, "missing value")
+            frame[column] = coercion.to_int(_without(raw, bad))
+        elif f.kind == "float":
+            bad = coercion.not_number(raw)
+            out.add(file, column, np.flatnonzero(bad), frame, f"not a number ({raw.dtype})")
+            frame[column] = coercion.to_float(_without(raw, bad))
+        elif f.kind == "timestamp":
             coerced = pd.to_datetime(raw, errors="coerce")
             bad = present & coerced.isna().to_numpy()
             out.add(file, column, np.flatnonzero(bad), frame, f"not a timestamp ({raw.dtype})")
             frame[column] = coerced
-        elif kind == "bool":
-            if pd.api.types.is_bool_dtype(raw):
-                continue
-            mapped = raw.map(
-                {
-                    True: True,
-                    False: False,
-                    "true": True,
-                    "false": False,
-                    "True": True,
-                    "False": False,
-                    "1": True,
-                    "0": False,
-                }
-            )
-            bad = mapped.isna().to_numpy()
+        elif f.kind == "bool":
+            bad = coercion.not_boolean(raw)
             out.add(file, column, np.flatnonzero(bad), frame, f"not a boolean ({raw.dtype})")
-            frame[column] = mapped.fillna(False).astype(bool)
+            out.add(file, column, np.flatnonzero(~present), frame, "missing value")
+            frame[column] = coercion.to_boolean(_without(raw, bad))
     return frame
 
 
-def _check_schema(frame: pd.DataFrame, schema, file: str, out: _Collector, skip: set[int]) -> None:
+_NULL_DTYPES: dict[str, str] = {
+    "str": "str",
+    "int": "float64",
+    "float": "float64",
+    "bool": "object",
+    "timestamp": "datetime64[ns]",
+    "list": "object",
+}
+
+
+def _without(values: pd.Series, bad: np.ndarray) -> pd.Series:
+    """``values`` with the rejected positions missing."""
+    return values.mask(bad) if bad.any() else values
+
+
+def _check_schema(
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, file: str, out: _Collector, skip: set[int]
+) -> None:
     """Run a pandera model lazily and turn its failure cases into row-level violations."""
     try:
         schema.validate(frame, lazy=True)
@@ -153,9 +171,9 @@ def _check_schema(frame: pd.DataFrame, schema, file: str, out: _Collector, skip:
 
 
 def _check_missing_columns(
-    frame: pd.DataFrame, types: dict[str, str], optional: frozenset[str], file: str, out: _Collector
+    frame: pd.DataFrame, spec: RecordSpec, file: str, out: _Collector
 ) -> list[str]:
-    missing = [c for c in types if c not in frame.columns and c not in optional]
+    missing = [f.name for f in spec.fields if f.required and f.name not in frame.columns]
     for column in missing:
         rows = np.arange(len(frame))
         out.add(file, column, rows, frame, "required column is missing", [None] * len(frame))
@@ -181,10 +199,8 @@ def validate_frames(
     """Validate declarations (and outcomes); return the report and the coerced frames."""
     out = _Collector()
     declarations = declarations.reset_index(drop=True)
-    missing = _check_missing_columns(
-        declarations, DECLARATION_COLUMNS, OPTIONAL_DECLARATION_COLUMNS, DECLARATIONS_FILE, out
-    )
-    decl = _coerce(declarations, DECLARATION_COLUMNS, DECLARATIONS_FILE, out)
+    missing = _check_missing_columns(declarations, DECLARATION, DECLARATIONS_FILE, out)
+    decl = _coerce(declarations, DECLARATION, DECLARATIONS_FILE, out)
     if not missing:
         _check_schema(decl, DeclarationSchema, DECLARATIONS_FILE, out, set())
     _duplicate_rows(decl, DECLARATIONS_FILE, out)
@@ -192,10 +208,8 @@ def validate_frames(
     outc = None
     if outcomes is not None:
         outcomes = outcomes.reset_index(drop=True)
-        missing_o = _check_missing_columns(
-            outcomes, OUTCOME_COLUMNS, frozenset({"recovered_revenue"}), OUTCOMES_FILE, out
-        )
-        outc = _coerce(outcomes, OUTCOME_COLUMNS, OUTCOMES_FILE, out)
+        missing_o = _check_missing_columns(outcomes, OUTCOME, OUTCOMES_FILE, out)
+        outc = _coerce(outcomes, OUTCOME, OUTCOMES_FILE, out)
         if not missing_o:
             _check_schema(outc, OutcomeSchema, OUTCOMES_FILE, out, set())
         _duplicate_rows(outc, OUTCOMES_FILE, out)
@@ -283,43 +297,9 @@ def load_valid_dataset(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     outcomes_path = data_dir / OUTCOMES_FILE
     outc = pd.read_parquet(outcomes_path) if outcomes_path.exists() else None
     report, decl, outc = validate_frames(decl, outc)
-    decl = decl.drop(index=report.rejected_rows(DECLARATIONS_FILE))
+    decl = decl.drop(index=decl.index[report.rejected_rows(DECLARATIONS_FILE)])
     if outc is None:
         outc = pd.DataFrame({c: pd.Series(dtype="object") for c in OUTCOME_COLUMNS})
     else:
-        outc = outc.drop(index=report.rejected_rows(OUTCOMES_FILE))
+        outc = outc.drop(index=outc.index[report.rejected_rows(OUTCOMES_FILE)])
     return decl.reset_index(drop=True), outc.reset_index(drop=True)
-
-
-def run_validation_command(data_dir: Path, show: int = 30) -> int:
-    """CLI body of ``customs-risk validate``: print the report, return the exit code."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    try:
-        report = validate_dataset(data_dir)
-    except FileNotFoundError as error:
-        console.print(f"[red]error:[/red] {error}")
-        return 2
-    sizes = ", ".join(f"{f}: {n:,} rows" for f, n in report.n_rows.items())
-    if report.ok:
-        console.print(f"[green]valid[/green] {data_dir} ({sizes})")
-        return 0
-    v = report.violations
-    table = Table(title=f"{len(v):,} violations in {data_dir} ({sizes})")
-    for column in ["file", "row", "column", "reason", "value"]:
-        table.add_column(column)
-    for record in v.head(show).itertuples(index=False):
-        table.add_row(record.file, str(record.row), record.column, record.reason, str(record.value))
-    console.print(table)
-    if len(v) > show:
-        console.print(f"... {len(v) - show:,} more")
-    summary = v.groupby(["file", "column", "reason"]).size().rename("rows").reset_index()
-    for r in summary.itertuples(index=False):
-        console.print(f"  {r.file} {r.column}: {r.reason} ({r.rows:,} rows)")
-    n_rejected = sum(report.rejected_rows(f).size for f in report.n_rows)
-    console.print(
-        f"[red]{n_rejected:,} rows rejected[/red], written to {Path(data_dir) / QUARANTINE_FILE}"
-    )
-    return 1

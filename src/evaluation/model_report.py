@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -41,7 +42,7 @@ TEST_METRICS: tuple[str, ...] = (
     "test_critical_recall_at_10",
     "test_n_labelled",
 )
-STRATEGY_STYLES: dict[str, tuple[str, str]] = {
+STRATEGY_STYLES: dict[str, tuple[str | None, str]] = {
     "model_offence": ("tab:blue", "-"),
     "model_revenue": ("tab:purple", "-"),
     "price_rule": ("tab:orange", "-"),
@@ -192,7 +193,7 @@ def version_metrics(
     by_run = runs.set_index("run_id")
     rows = []
     for v in versions.itertuples(index=False):
-        label = f"v{v.version}" + (f" ({v.aliases})" if v.aliases else "")
+        label = f"v{v.version}" + (f" ({str(v.aliases)})" if v.aliases else "")
         row: dict[str, Any] = {"version": label}
         for key in keys:
             column = f"metrics.{key}"
@@ -227,7 +228,7 @@ def reliability_frame(settings: MlflowSettings, versions: pd.DataFrame) -> pd.Da
     of every registered version, from the runs' ``metrics.json``."""
     frames = []
     for v in versions.itertuples(index=False):
-        metrics = run_metrics_file(settings, v.run_id)
+        metrics = run_metrics_file(settings, str(v.run_id))
         curve = pd.DataFrame(metrics.get("reliability", []))
         if not curve.empty:
             frames.append(curve.assign(version=f"v{v.version}"))
@@ -305,7 +306,9 @@ def plot_reliability(curves: pd.DataFrame) -> Figure:
     return fig
 
 
-def current_curves(train_dir: Path, data_dir: Path, rates=CURVE_RATES) -> pd.DataFrame:
+def current_curves(
+    train_dir: Path, data_dir: Path, rates: Sequence[float] = CURVE_RATES
+) -> pd.DataFrame:
     """``performance.rate_table`` of the train dir's test scores against the world's truth at
     every curve rate (all test items, inspected or not: the truth knows them all)."""
     from customs_risk.models.train import SCORES_FILE
@@ -322,7 +325,7 @@ def plot_rate_curves(
     fig, axes = plt.subplots(1, len(measures), figsize=(6.2 * len(measures), 4.2))
     for ax, measure in zip(np.atleast_1d(axes), measures, strict=True):
         for name, part in curves.groupby("strategy", sort=False):
-            colour, style = STRATEGY_STYLES.get(name, (None, "-"))
+            colour, style = STRATEGY_STYLES.get(str(name), (None, "-"))
             ax.plot(part["rate"] * 100, part[measure], style, color=colour, label=name)
         ax.set_xlabel("inspection rate (% of test items, top by score)")
         ax.set_title(measure.replace("_", " "))
@@ -332,11 +335,15 @@ def plot_rate_curves(
     return fig
 
 
-def curve_summary(curves: pd.DataFrame, rates=(0.02, 0.05, 0.10)) -> pd.DataFrame:
+def curve_summary(
+    curves: pd.DataFrame, rates: Sequence[float] = (0.02, 0.05, 0.10)
+) -> pd.DataFrame:
     """Precision and revenue share of each strategy at a few rates (wide table)."""
     part = curves[np.isin(curves["rate"].round(4), np.round(rates, 4))]
     wide = part.pivot_table(
         index="strategy", columns="rate", values=["precision", "revenue_share"], sort=False
     )
-    wide.columns = [f"{m}@{round(r * 100):d}%" for m, r in wide.columns]
+    # a list of values: (measure, rate) columns (pandas-stubs types every columns as Index[str])
+    pairs = cast(pd.MultiIndex, wide.columns)
+    wide.columns = [f"{m}@{round(r * 100):d}%" for m, r in pairs]
     return wide

@@ -10,6 +10,7 @@ recover), and each figure divided by the oracle's: the oracle ranks by the truth
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def align_truth(scores: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 
 def rate_table(
-    scores: pd.DataFrame, truth: pd.DataFrame, rates=RATES, seed: int = 0
+    scores: pd.DataFrame, truth: pd.DataFrame, rates: Sequence[float] = RATES, seed: int = 0
 ) -> pd.DataFrame:
     """One row per (strategy, rate): precision, recall, revenue share and their oracle fractions."""
     truth = align_truth(scores, truth)
@@ -80,8 +81,8 @@ def rate_table(
 def summary(table: pd.DataFrame) -> dict[str, Any]:
     """Flat metrics for dvc metrics / MLflow: ``<strategy>_<measure>_at_<k>``."""
     out: dict[str, Any] = {}
-    for row in table.itertuples(index=False):
-        k = f"{round(row.rate * 100):d}"
+    for row in table.to_dict("records"):
+        k = f"{round(row['rate'] * 100):d}"
         for measure in (
             "precision",
             "recall",
@@ -89,7 +90,7 @@ def summary(table: pd.DataFrame) -> dict[str, Any]:
             "precision_of_oracle",
             "revenue_of_oracle",
         ):
-            out[f"{row.strategy}_{measure}_at_{k}"] = round(float(getattr(row, measure)), 6)
+            out[f"{row['strategy']}_{measure}_at_{k}"] = round(float(row[measure]), 6)
     return out
 
 
@@ -126,7 +127,7 @@ def plot_curves(curves: pd.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for ax, measure in zip(axes, ("precision", "recall", "revenue_share"), strict=True):
         for name, part in curves.groupby("strategy", sort=False):
-            style = "--" if name.startswith("oracle") else "-"
+            style = "--" if str(name).startswith("oracle") else "-"
             ax.plot(part["rate"] * 100, part[measure], style, label=name)
         ax.set_xlabel("inspection rate (%)")
         ax.set_title(measure.replace("_", " "))

@@ -224,7 +224,7 @@ def plot_tradeoffs(grid: pd.DataFrame, references: pd.DataFrame | None = None) -
         axes[1].plot(part[x], part["revenue_share"], "o-", color=colour, label=str(ranking))
     if references is not None:
         for ref in references.itertuples(index=False):
-            style = {"ms": 13, "color": REFERENCE_COLOURS.get(ref.ranking, "black")}
+            style = {"ms": 13, "color": REFERENCE_COLOURS.get(str(ref.ranking), "black")}
             x_ref = ref.inspections_per_office_day
             axes[0].plot(x_ref, ref.hit_inspected, "*", label=f"{ref.ranking} (all)", **style)
             axes[1].plot(x_ref, ref.revenue_share, "*", label=ref.ranking, **style)

@@ -398,7 +398,7 @@ def plot_price_deviation_hist(deviation: pd.DataFrame) -> Figure:
     """Histogram of declared/true log value ratio over the items whose value differs."""
     differs = deviation[deviation["log_value_ratio"].abs() > DEVIATION_EPS]
     fig, ax = plt.subplots(figsize=(11, 3.5))
-    bins = np.linspace(differs["log_value_ratio"].min(), 0.0, 40) if len(differs) else 10
+    bins = np.linspace(differs["log_value_ratio"].min(), 0.0, 40).tolist() if len(differs) else 10
     for name, group in differs.groupby("fraud_type"):
         ax.hist(group["log_value_ratio"], bins=bins, alpha=0.6, label=f"{name} ({len(group):,})")
     ax.set_xlabel("log(declared customs value / true customs value)")

@@ -77,7 +77,10 @@ def texts_of(batch: Batch, columns: list[str]) -> dict[str, Text]:
     out: dict[str, Text] = {}
     hs = batch.text("hs_code") if any(c in HS_PREFIX for c in columns) else None
     for column in columns:
-        out[column] = prefix(hs, HS_PREFIX[column]) if column in HS_PREFIX else batch.text(column)
+        if hs is not None and column in HS_PREFIX:
+            out[column] = prefix(hs, HS_PREFIX[column])
+        else:
+            out[column] = batch.text(column)
     return out
 
 

@@ -44,7 +44,7 @@ def _log_positive(values: np.ndarray) -> np.ndarray:
 
 
 def _differs(first: Text, second: Text) -> np.ndarray:
-    if isinstance(first, list):
+    if isinstance(first, list) or isinstance(second, list):
         return np.array(
             [
                 float(a != b) if isinstance(a, str) and isinstance(b, str) else np.nan

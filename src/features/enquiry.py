@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,7 +85,8 @@ def trader_enquiry(
         findings = pd.DataFrame(columns=["fraud_type", "count", "revenue"])
     graded = grade_importers((known, outcomes if len(outcomes) else None), stamp)
     row = graded[graded["importer_id"] == importer_id].iloc[0]
-    return Enquiry(importer_id, stamp, volume, inspections, findings, row.to_dict())
+    grade = {str(k): v for k, v in row.to_dict().items()}
+    return Enquiry(importer_id, stamp, volume, inspections, findings, grade)
 
 
 def render(enquiry: Enquiry) -> None:
@@ -122,22 +122,3 @@ def render(enquiry: Enquiry) -> None:
     grade.add_row("inspections / offences", f"{g['n_inspections']} / {g['n_offences']}")
     grade.add_row("revenue recovered", f"{g['revenue_recovered']:,.2f}")
     console.print(grade)
-
-
-def run_trader_command(importer_id: str, data_dir: Path, as_of: str | None = None) -> int:
-    """The ``customs-risk trader`` command; exit code (1 if the importer is unknown)."""
-    from rich.console import Console
-
-    from customs_risk.features.commands import read_dataset
-
-    try:
-        declarations, outcomes = read_dataset(data_dir)
-        enquiry = trader_enquiry(importer_id, declarations, outcomes, as_of)
-    except FileNotFoundError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
-        return 2
-    except KeyError:
-        Console(stderr=True).print(f"[red]error:[/red] no declarations of importer {importer_id}")
-        return 1
-    render(enquiry)
-    return 0

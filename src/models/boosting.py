@@ -7,16 +7,19 @@ matrix of ``FeaturePipeline.transform_array`` (categoricals as codes) through ``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
 from customs_risk.models.threads import WORKERS, pool, row_bounds
+
+if TYPE_CHECKING:
+    from customs_risk.models.bundle import ServedBatch
 
 NTHREAD = WORKERS
 PARALLEL_ROWS = 2048
@@ -72,7 +75,7 @@ class BoostedModel:
         return "xgboost"
 
     @property
-    def feature_names(self) -> list[str]:
+    def feature_names(self) -> Sequence[str] | None:
         """The booster's feature names (cached: reading them from the booster is slow)."""
         if not hasattr(self, "_feature_names"):
             self._feature_names = self.booster.feature_names
@@ -89,6 +92,20 @@ class BoostedModel:
         booster = self._parallel() if len(matrix) >= PARALLEL_ROWS else self.booster
         return booster.inplace_predict(matrix, iteration_range=(0, self.rounds))
 
+    def set_threads(self, nthread: int) -> None:
+        """Threads of small-batch predictions (large ones use the parallel copy)."""
+        self.booster.set_param({"nthread": nthread})
+
+    def predict_served(self, batch: ServedBatch) -> np.ndarray:
+        """Predictions for served rows (the bundle's TargetModel protocol): the matrix."""
+        return self.predict_array(batch.matrix)
+
+    def contributions_served(self, batch: ServedBatch) -> np.ndarray:
+        """Contributions for served rows (TargetModel protocol): the approximate path
+        attributions, which rank the top features of a row as reasons need (measured: 11 ms
+        against 164 ms for exact TreeSHAP on 2,000 rows of the benchmark model, 2 cores)."""
+        return self.contributions_array(batch.matrix, batch.feature_types, approximate=True)
+
     def _parallel(self) -> xgb.Booster:
         """A copy of the booster that predicts with NTHREAD threads (made on first use)."""
         if not hasattr(self, "_parallel_booster"):
@@ -97,22 +114,29 @@ class BoostedModel:
             self._parallel_booster = copy
         return self._parallel_booster
 
-    def contributions_array(self, matrix: np.ndarray, feature_types: list[str]) -> np.ndarray:
-        """Contributions for a ``transform_array`` matrix (serving path, bias dropped). From
-        CONTRIB_PARALLEL_ROWS rows on, the rows are split over NTHREAD single-threaded booster
-        copies (exact TreeSHAP scales badly over XGBoost's own threads: 19 vs 11 ms for 200
-        rows on 2 cores)."""
+    def contributions_array(
+        self, matrix: np.ndarray, feature_types: list[str], approximate: bool = False
+    ) -> np.ndarray:
+        """Contributions for a ``transform_array`` matrix (bias dropped): exact TreeSHAP, or
+        with ``approximate`` the path attributions of XGBoost's ``approx_contribs`` (Saabas).
+        From CONTRIB_PARALLEL_ROWS rows on, the rows are split over NTHREAD single-threaded
+        booster copies (exact TreeSHAP scales badly over XGBoost's own threads: 19 vs 11 ms for
+        200 rows on 2 cores)."""
         if len(matrix) < CONTRIB_PARALLEL_ROWS:
-            return self._contributions(self.booster, matrix, feature_types)
+            return self._contributions(self.booster, matrix, feature_types, approximate)
         copies = self._single_thread_copies()
         futures = [
-            pool().submit(self._contributions, booster, matrix[a:b], feature_types)
+            pool().submit(self._contributions, booster, matrix[a:b], feature_types, approximate)
             for booster, (a, b) in zip(copies, row_bounds(len(matrix), len(copies)), strict=False)
         ]
         return np.vstack([f.result() for f in futures])
 
     def _contributions(
-        self, booster: xgb.Booster, matrix: np.ndarray, feature_types: list[str]
+        self,
+        booster: xgb.Booster,
+        matrix: np.ndarray,
+        feature_types: list[str],
+        approximate: bool = False,
     ) -> np.ndarray:
         dm = xgb.DMatrix(
             matrix,
@@ -121,7 +145,12 @@ class BoostedModel:
             enable_categorical=True,
             nthread=1,
         )
-        contrib = booster.predict(dm, pred_contribs=True, iteration_range=(0, self.rounds))
+        contrib = booster.predict(
+            dm,
+            pred_contribs=True,
+            approx_contribs=approximate,
+            iteration_range=(0, self.rounds),
+        )
         return contrib[:, :-1]
 
     def _single_thread_copies(self) -> list[xgb.Booster]:

@@ -16,7 +16,7 @@ profiles, the random control and the thresholds, and explains the selected rows 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,9 +25,11 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from customs_risk.features.pipeline import FeaturePipeline
+from customs_risk.features.pipeline import FeaturePipeline, Rows
 from customs_risk.features.state import GRADE_CATEGORIES, GRADE_COLUMN, FeatureState
 from customs_risk.models.calibration import Calibrator
+from customs_risk.selection.columns import Columns
+from customs_risk.selection.decide import BatchDecision, ScoreArrays, decide_batch, decision_frame
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.profiles import ProfileSet
 from customs_risk.selection.reasons import LazyColumns
@@ -38,13 +40,51 @@ ID_COLUMNS = ("importer_id", "declarant_id")
 META_FILE = "meta.json"
 
 
+@dataclass
+class ServedBatch:
+    """What a target model may read to predict served rows: the ``transform_array`` matrix
+    always; the feature frame and the declarations frame made on first use (the networks read
+    them, the boosters do not)."""
+
+    matrix: np.ndarray
+    feature_types: list[str]
+    make_frame: Callable[[], pd.DataFrame]
+    make_declarations: Callable[[], pd.DataFrame]
+    _cache: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    def frame(self) -> pd.DataFrame:
+        """The feature frame (numeric columns, then categoricals) of the rows."""
+        if "frame" not in self._cache:
+            self._cache["frame"] = self.make_frame()
+        return self._cache["frame"]
+
+    def declarations(self) -> pd.DataFrame:
+        """The declarations of the rows as a frame."""
+        if "declarations" not in self._cache:
+            self._cache["declarations"] = self.make_declarations()
+        return self._cache["declarations"]
+
+
 class TargetModel(Protocol):
-    """What the bundle needs from a model of one target."""
+    """What the bundle and the service call on the model of one target."""
 
     target: str
 
     @property
     def kind(self) -> str: ...
+
+    def predict_served(self, batch: ServedBatch) -> np.ndarray:
+        """Predictions for served rows."""
+        ...
+
+    def contributions_served(self, batch: ServedBatch) -> np.ndarray | None:
+        """Per-row feature contributions (``feature_columns`` order, no bias), or None when the
+        model cannot explain itself."""
+        ...
+
+    def set_threads(self, nthread: int) -> None:
+        """Threads one prediction call may use."""
+        ...
 
     def save(self, directory: Path) -> None: ...
 
@@ -61,11 +101,16 @@ def load_target_model(directory: Path) -> TargetModel:
     return NeuralTarget.load(directory)
 
 
-def predict_target(model: TargetModel, features: pd.DataFrame, declarations: pd.DataFrame):
-    """Predictions of a target model on a feature frame (training and evaluation path)."""
-    if model.kind == "xgboost":
+def predict_target(
+    model: TargetModel, features: pd.DataFrame, declarations: pd.DataFrame
+) -> np.ndarray:
+    """Predictions of a target model on a point-in-time feature frame (training, evaluation)."""
+    from customs_risk.models.boosting import BoostedModel
+
+    if isinstance(model, BoostedModel):
         return np.asarray(model.predict_frame(features), dtype=np.float64)
-    return np.asarray(model.predict(features, declarations), dtype=np.float64)
+    batch = ServedBatch(np.empty((len(features), 0)), [], lambda: features, lambda: declarations)
+    return np.asarray(model.predict_served(batch), dtype=np.float64)
 
 
 @dataclass
@@ -89,15 +134,6 @@ class RiskModel:
     def _pipeline(self) -> FeaturePipeline:
         return FeaturePipeline(self.state.config)
 
-    def _needs_frame(self) -> bool:
-        return any(m.kind != "xgboost" for m in self.models.values())
-
-    def _predict(self, target: str, matrix: np.ndarray, frame, declarations) -> np.ndarray:
-        model = self.models[target]
-        if model.kind == "xgboost":
-            return np.asarray(model.predict_array(matrix), dtype=np.float64)
-        return np.asarray(model.predict(frame, declarations), dtype=np.float64)
-
     def _grades(self, matrix: np.ndarray) -> np.ndarray:
         if GRADE_COLUMN not in self.state.categorical_columns:
             return np.full(len(matrix), None, dtype=object)
@@ -106,24 +142,50 @@ class RiskModel:
         table = np.array(GRADE_CATEGORIES + [None], dtype=object)
         return table[np.where(np.isfinite(codes), codes, len(GRADE_CATEGORIES)).astype(int)]
 
-    def features(self, declarations: pd.DataFrame) -> pd.DataFrame:
+    def features(self, declarations: Rows) -> pd.DataFrame:
         """The feature frame of new declarations against the saved state, each row on its own
         (its features do not depend on the other rows of the batch)."""
         return self._pipeline().transform(declarations, state=self.state, isolated=True)
 
-    def matrix(self, declarations: pd.DataFrame) -> np.ndarray:
-        """The float feature matrix (categoricals as codes) of new declarations, each row on its
-        own against the saved state."""
+    def matrix(self, declarations: Rows) -> np.ndarray:
+        """The float feature matrix (categoricals as codes) of new declarations (a frame or
+        records), each row on its own against the saved state."""
         return self._pipeline().transform_array(declarations, state=self.state, isolated=True)
+
+    def served_batch(self, declarations: Rows, matrix: np.ndarray | None = None) -> ServedBatch:
+        """The rows as the target models read them (matrix now, frames on demand)."""
+        matrix = self.matrix(declarations) if matrix is None else matrix
+        return ServedBatch(
+            matrix,
+            self.state.feature_types,
+            partial(self.features, declarations),
+            partial(_declaration_frame, declarations),
+        )
+
+    def score_arrays(self, declarations: Rows, matrix: np.ndarray | None = None) -> ScoreArrays:
+        """Model outputs per row (the serving path, no pandas for boosters): calibrated
+        fraud_probability, critical_probability, expected_revenue (>= 0), trader_grade."""
+        batch = self.served_batch(declarations, matrix)
+        raw = np.asarray(self.models["offence"].predict_served(batch), dtype=np.float64)
+        n = len(raw)
+        critical = self.models.get("critical")
+        revenue = self.models.get("revenue")
+        return ScoreArrays(
+            fraud_probability=self.calibrator(raw),
+            critical_probability=np.full(n, np.nan)
+            if critical is None
+            else np.asarray(critical.predict_served(batch), dtype=np.float64),
+            expected_revenue=np.full(n, np.nan)
+            if revenue is None
+            else np.maximum(np.asarray(revenue.predict_served(batch), dtype=np.float64), 0.0),
+            trader_grade=self._grades(batch.matrix),
+        )
 
     def score(self, declarations: pd.DataFrame, matrix: np.ndarray | None = None) -> pd.DataFrame:
         """Per row: fraud_probability (calibrated), critical_probability, expected_revenue,
         trader_grade and model_version, aligned with ``declarations`` (the serving path)."""
         declarations = declarations.reset_index(drop=True)
-        matrix = self.matrix(declarations) if matrix is None else matrix
-        frame = self.features(declarations) if self._needs_frame() else None
-        predict = {t: self._predict(t, matrix, frame, declarations) for t in self.models}
-        return self._score_columns(declarations, predict, self._grades(matrix))
+        return self._score_columns(declarations, self.score_arrays(declarations, matrix))
 
     def score_frame(self, features: pd.DataFrame, declarations: pd.DataFrame) -> pd.DataFrame:
         """The columns of :meth:`score` plus ``raw_offence_score`` from a point-in-time feature
@@ -135,29 +197,33 @@ class RiskModel:
             if GRADE_COLUMN in features.columns
             else np.full(len(features), None, dtype=object)
         )
-        out = self._score_columns(declarations, predict, grades)
+        nan = np.full(len(declarations), np.nan)
+        revenue = predict.get("revenue")
+        arrays = ScoreArrays(
+            self.calibrator(predict["offence"]),
+            predict.get("critical", nan),
+            nan if revenue is None else np.maximum(revenue, 0.0),
+            grades,
+        )
+        out = self._score_columns(declarations, arrays)
         out["raw_offence_score"] = predict["offence"]
         return out
 
-    def _score_columns(
-        self, declarations: pd.DataFrame, predict: dict[str, np.ndarray], grades: np.ndarray
-    ) -> pd.DataFrame:
-        nan = np.full(len(declarations), np.nan)
-        revenue = predict.get("revenue")
+    def _score_columns(self, declarations: pd.DataFrame, scores: ScoreArrays) -> pd.DataFrame:
         return pd.DataFrame(
             {
                 "declaration_id": declarations["declaration_id"].astype("str"),
                 "item_no": declarations["item_no"].astype("int64"),
-                "fraud_probability": self.calibrator(predict["offence"]),
-                "critical_probability": predict.get("critical", nan),
-                "expected_revenue": nan if revenue is None else np.maximum(revenue, 0.0),
-                "trader_grade": pd.Series(grades, dtype="str"),
+                "fraud_probability": scores.fraud_probability,
+                "critical_probability": scores.critical_probability,
+                "expected_revenue": scores.expected_revenue,
+                "trader_grade": pd.Series(scores.trader_grade, dtype="str"),
                 "model_version": self.version,
             }
         )
 
     def reason_values(
-        self, matrix: np.ndarray, context: dict[str, Callable[[], list[Any]]]
+        self, matrix: np.ndarray, context: Mapping[str, Callable[[], list[Any]]]
     ) -> LazyColumns:
         """The values reason texts read for matrix rows: features (categoricals decoded to their
         labels) and ``context`` columns (name -> values), each made only when a text uses it."""
@@ -179,6 +245,27 @@ class RiskModel:
         index = np.where(np.isfinite(codes), codes, len(labels) - 1).astype(np.int64)
         return labels[index].tolist()
 
+    def explain(
+        self, rows: np.ndarray, matrix: np.ndarray, columns: Columns, top_k: int
+    ) -> dict[int, list[str]]:
+        """Top reasons for ``rows`` of a batch (its feature ``matrix`` and its ``columns``)
+        from the offence model's feature contributions; {} when the model cannot explain."""
+        from customs_risk.models.reason_texts import REASON_TEMPLATES
+        from customs_risk.selection.reasons import build_reasons
+
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0 or top_k <= 0:
+            return {}
+        x = matrix[rows]
+        batch = ServedBatch(x, self.state.feature_types, _no_frame, _no_frame)
+        contrib = self.models["offence"].contributions_served(batch)
+        if contrib is None:
+            return {}
+        context = {name: partial(columns.values_at, name, rows) for name in columns.names()}
+        values = self.reason_values(x, context)
+        texts = build_reasons(contrib, self.state.feature_columns, values, REASON_TEMPLATES, top_k)
+        return dict(zip(rows.tolist(), texts, strict=True))
+
     def reasons(
         self,
         declarations: pd.DataFrame,
@@ -186,20 +273,44 @@ class RiskModel:
         top_k: int,
         matrix: np.ndarray | None = None,
     ) -> list[list[str]]:
-        """Top reasons for ``rows`` from the offence model's feature contributions (XGBoost).
-        ``matrix``: the rows' feature matrix when the caller has it (all rows of the batch)."""
-        from customs_risk.models.reason_texts import REASON_TEMPLATES
-        from customs_risk.selection.reasons import build_reasons
-
+        """Top reasons for ``rows`` of a frame (:meth:`explain`, in the order of ``rows``)."""
+        declarations = declarations.reset_index(drop=True)
         rows = np.asarray(rows, dtype=np.int64)
-        model = self.models["offence"]
-        if len(rows) == 0 or top_k <= 0 or not hasattr(model, "contributions_array"):
-            return [[] for _ in rows]
-        x = self.matrix(declarations.iloc[rows]) if matrix is None else matrix[rows]
-        contrib = model.contributions_array(x, self.state.feature_types)
-        context = {str(c): partial(_rows_list, declarations[c], rows) for c in declarations.columns}
-        values = self.reason_values(x, context)
-        return build_reasons(contrib, self.state.feature_columns, values, REASON_TEMPLATES, top_k)
+        matrix = self.matrix(declarations) if matrix is None else matrix
+        found = self.explain(rows, matrix, Columns.of_frames(declarations), top_k)
+        return [found.get(r, []) for r in rows.tolist()]
+
+    def decide_batch(
+        self,
+        declarations: Rows,
+        profiles: ProfileSet | None = None,
+        seed: int = 0,
+        as_of: Any = None,
+        reasons: bool = True,
+    ) -> tuple[Columns, BatchDecision, ScoreArrays, dict[int, list[str]]]:
+        """Score and decide a batch (a frame or records) through the decision kernel; the
+        model's reasons for the rows the kernel says to explain."""
+        rows: pd.DataFrame | list[Mapping[str, Any]]
+        if isinstance(declarations, pd.DataFrame):
+            rows = declarations.reset_index(drop=True)
+        elif isinstance(declarations, Mapping):
+            rows = [declarations]
+        else:
+            rows = list(declarations)
+        matrix = self.matrix(rows)
+        scores = self.score_arrays(rows, matrix)
+        score_columns = scores.columns(self.policy.grade_column)
+        if isinstance(rows, pd.DataFrame):
+            columns = Columns.of_frames(rows).with_arrays(score_columns)
+        else:
+            columns = Columns.of_records(rows, score_columns)
+        batch = decide_batch(columns, scores, self.policy, self.thresholds, profiles, seed, as_of)
+        texts = (
+            self.explain(batch.explain_rows, matrix, columns, self.policy.top_reasons)
+            if reasons
+            else {}
+        )
+        return columns, batch, scores, texts
 
     def decide(
         self,
@@ -209,35 +320,20 @@ class RiskModel:
         as_of: Any = None,
         reasons: bool = True,
     ) -> pd.DataFrame:
-        """Channels for a batch: profiles, random control, the model against the thresholds;
-        the model's reasons for the items it sent to red or orange."""
-        from customs_risk.selection.decide import decide
-
+        """Channels for a batch: profiles, random control, the model against the thresholds
+        (the decision kernel); the model's reasons for the items it sent to red or orange."""
         declarations = declarations.reset_index(drop=True)
-        matrix = self.matrix(declarations)
-        scores = self.score(declarations, matrix)
-        decisions = decide(
-            declarations,
-            scores,
-            self.policy,
-            self.thresholds,
-            profiles,
-            seed,
-            as_of,
-            model_version=self.version,
-        )
-        if reasons and self.policy.top_reasons > 0:
-            wanted = decisions["model_channel"].isin(["red", "orange"]).to_numpy().copy()
-            if not self.policy.reasons_for_green:
-                wanted &= decisions["channel"].isin(["red", "orange"]).to_numpy()
-            rows = np.flatnonzero(wanted)
-            texts = self.reasons(declarations, rows, self.policy.top_reasons, matrix)
-            column = decisions["reasons"].to_numpy(dtype=object).copy()
-            for r, t in zip(rows.tolist(), texts, strict=True):
-                column[r] = tuple(t)
-            decisions["reasons"] = pd.Series(column, dtype=object)
-        decisions["critical_probability"] = scores["critical_probability"].to_numpy()
-        return decisions
+        _, batch, scores, texts = self.decide_batch(declarations, profiles, seed, as_of, reasons)
+        out = decision_frame(declarations, batch, self.policy, self.version, texts)
+        out["critical_probability"] = scores.critical_probability
+        out.attrs["seed"] = seed
+        batch.log_warnings(self.policy)
+        return out
+
+    def set_threads(self, nthread: int) -> None:
+        """Threads each target model's prediction call may use (the service: one)."""
+        for model in self.models.values():
+            model.set_threads(nthread)
 
     def warm(self) -> RiskModel:
         """Build the state's lookup structures and run one prediction (first-call latency)."""
@@ -285,5 +381,11 @@ def _column_list(matrix: np.ndarray, j: int) -> list[float]:
     return matrix[:, j].tolist()
 
 
-def _rows_list(column: pd.Series, rows: np.ndarray) -> list[Any]:
-    return column.iloc[rows].tolist()
+def _no_frame() -> pd.DataFrame:
+    raise ValueError("explaining reads the feature matrix only")
+
+
+def _declaration_frame(declarations: Rows) -> pd.DataFrame:
+    if isinstance(declarations, pd.DataFrame):
+        return declarations.reset_index(drop=True)
+    return pd.DataFrame(list(declarations))

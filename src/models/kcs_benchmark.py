@@ -57,7 +57,14 @@ def _dmatrix(x: pd.DataFrame, y: np.ndarray | None = None) -> Any:
     return xgb.DMatrix(x, label=y, enable_categorical=True, nthread=NTHREAD)
 
 
-def _fit_rounds(params: dict[str, Any], xtr, ytr, xva, yva, max_rounds: int = 2000):
+def _fit_rounds(
+    params: dict[str, Any],
+    xtr: pd.DataFrame,
+    ytr: np.ndarray,
+    xva: pd.DataFrame,
+    yva: np.ndarray,
+    max_rounds: int = 2000,
+) -> tuple[Any, int, np.ndarray]:
     import xgboost as xgb
 
     dva = _dmatrix(xva, yva)
@@ -83,7 +90,15 @@ SEARCH_SPACE: dict[str, dict[str, Any]] = {
 }
 
 
-def _tune(params: dict[str, Any], trials: int, seed: int, xtr, ytr, xva, yva):
+def _tune(
+    params: dict[str, Any],
+    trials: int,
+    seed: int,
+    xtr: pd.DataFrame,
+    ytr: np.ndarray,
+    xva: pd.DataFrame,
+    yva: np.ndarray,
+) -> tuple[np.ndarray, int, dict[str, Any]]:
     """Optuna TPE (seeded) over SEARCH_SPACE, the base parameters as the first trial, selected
     on the internal validation (precision at 5 and 10 % plus AUC); returns the best trial's
     validation predictions, rounds and parameters."""
@@ -100,7 +115,9 @@ def _tune(params: dict[str, Any], trials: int, seed: int, xtr, ytr, xva, yva):
         search_space=SEARCH_SPACE,
     )
 
-    def objective(values: dict[str, Any], trial: optuna.Trial):
+    def objective(
+        values: dict[str, Any], trial: optuna.Trial
+    ) -> tuple[float, dict[str, Any], tuple[np.ndarray, int, dict[str, Any]]]:
         candidate = {**params, **values}
         _, rounds, pred = _fit_rounds(candidate, xtr, ytr, xva, yva)
         score = ranking_report(yva, pred)
@@ -110,7 +127,8 @@ def _tune(params: dict[str, Any], trials: int, seed: int, xtr, ytr, xva, yva):
 
     base = {k: params[k] for k in SEARCH_SPACE}
     study_result = run_study(experiment, "kcs-xgboost", objective, False, enqueue=[base])
-    return study_result.best_model
+    best: tuple[np.ndarray, int, dict[str, Any]] = study_result.best_model
+    return best
 
 
 def run_kcs_benchmark(

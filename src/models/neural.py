@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -153,7 +153,7 @@ class _Encoder:
             if values.cat.categories.equals(categories):
                 return values.cat.codes.to_numpy(dtype=np.int64)
             values = values.astype(object)
-        return categories.get_indexer(values).astype(np.int64)
+        return categories.get_indexer(pd.Index(values)).astype(np.int64)
 
     def aligned(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The training columns with the training categories (what the DATE booster reads)."""
@@ -227,6 +227,8 @@ class _TwoHeads(nn.Module):
 
     The log revenue is softly capped at ``max_log_revenue`` (set by the fit to e times the largest
     winsorised training recovery, saved with the weights) so one row cannot blow up the deviance."""
+
+    max_log_revenue: torch.Tensor  # a buffer (register_buffer below)
 
     def __init__(self, n_in: int):
         super().__init__()
@@ -513,7 +515,7 @@ def _validate(
 
 def _init_heads(net: nn.Module, targets: _Targets) -> None:
     """Start the heads at the base rate and mean revenue so early steps are not spent there."""
-    heads: _TwoHeads = net.heads
+    heads = cast(_TwoHeads, net.heads)
     w = targets.weight / targets.weight.sum()
     rate = float((w * targets.offence).sum().clamp(1e-4, 1 - 1e-4))
     mean_revenue = float((w * targets.revenue).sum().clamp(min=1e-6))
@@ -554,10 +556,13 @@ def _torch_settings(params: NeuralParams) -> Iterator[None]:
 
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
-    fill = determinism.fill_uninitialized_memory
+    # fill_uninitialized_memory is a property of the module's class, which torch's types do not
+    # show (hence the three attr-defined ignores)
+    fill = determinism.fill_uninitialized_memory  # type: ignore[attr-defined]
     torch.set_num_threads(params.n_threads)
     torch.use_deterministic_algorithms(True)
-    determinism.fill_uninitialized_memory = False  # NaN-filling every new tensor costs ~10%
+    # NaN-filling every new tensor costs ~10%
+    determinism.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     torch.manual_seed(params.seed)
     # Adam's second moments of rarely seen embedding rows decay into denormals, slow on x86
     flush = torch.set_flush_denormal(True)
@@ -568,7 +573,7 @@ def _torch_settings(params: NeuralParams) -> Iterator[None]:
             torch.set_flush_denormal(False)
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
-        determinism.fill_uninitialized_memory = fill
+        determinism.fill_uninitialized_memory = fill  # type: ignore[attr-defined]
 
 
 def fit_neural(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,10 @@ import pandas as pd
 from customs_risk.models.bundle import ID_COLUMNS
 
 if TYPE_CHECKING:
+    import optuna
+
+    from customs_risk.models.bundle import ServedBatch
+    from customs_risk.models.neural import Kind, NeuralModel, NeuralParams
     from customs_risk.models.train import Candidate, TrainingFrame
     from customs_risk.models.tuning import Experiment
 
@@ -42,7 +46,7 @@ class NeuralTarget:
     """One head of a fitted network as the model of ``target``."""
 
     target: str
-    network: Any  # neural.NeuralModel
+    network: NeuralModel
 
     @property
     def kind(self) -> str:
@@ -52,6 +56,17 @@ class NeuralTarget:
         """The head's prediction per row (probability or expected revenue)."""
         outputs = self.network.predict(features, id_frame(declarations))
         return outputs[HEADS[self.target]]
+
+    def set_threads(self, nthread: int) -> None:
+        """Networks predict with torch's own thread setting."""
+
+    def predict_served(self, batch: ServedBatch) -> np.ndarray:
+        """Predictions for served rows (TargetModel protocol): the feature and ID frames."""
+        return self.predict(batch.frame(), batch.declarations())
+
+    def contributions_served(self, batch: ServedBatch) -> None:
+        """No per-feature attributions from a network: its items carry no model reasons."""
+        return None
 
     def save(self, directory: Path) -> None:
         """``meta.json`` (kind neural, target) and the network in ``network/``."""
@@ -69,7 +84,7 @@ class NeuralTarget:
         return cls(meta["target"], NeuralModel.load(directory / "network"))
 
 
-def neural_params(values: dict[str, Any], seed: int) -> Any:
+def neural_params(values: dict[str, Any], seed: int) -> NeuralParams:
     """NeuralParams from fixed + suggested values ("128-64" for ``hidden``), seeded."""
     from customs_risk.models.neural import NeuralParams
 
@@ -97,14 +112,18 @@ def tune_neural_family(experiment: Experiment, frame: TrainingFrame, seed: int) 
     rows = {w: frame.rows(w) for w in ("train", "valid")}
     ids = {w: id_frame(frame.declarations.iloc[r]) for w, r in rows.items()}
 
-    def objective(values: dict, trial: optuna.Trial):
+    def objective(
+        values: dict[str, Any], trial: optuna.Trial
+    ) -> tuple[float, dict[str, float], tuple[NeuralModel, dict[str, dict[str, float]]]]:
         def on_epoch(epoch: int, valid_auc: float) -> None:
             trial.report(valid_auc, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
         network = fit_neural(
-            experiment.model,
+            # train sends only the tabular and date experiments here (Experiment.model is one of
+            # xgboost, tabular, date)
+            cast("Kind", experiment.model),
             frame.x("train"),
             ids["train"],
             frame.y("offence", "train"),

@@ -83,7 +83,9 @@ def evaluate_bundle(
     return out
 
 
-def newest_window(declarations: pd.DataFrame, outcomes: pd.DataFrame, window_days: int):
+def newest_window(
+    declarations: pd.DataFrame, outcomes: pd.DataFrame, window_days: int
+) -> tuple[np.ndarray, pd.Timestamp, pd.Timestamp]:
     """Labelled rows of the newest ``window_days`` days and the window bounds."""
     days = declarations["declared_at"].dt.normalize()
     start = days.max() - pd.Timedelta(days=window_days - 1)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from customs_risk.models.bundle import RiskModel
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 log = logging.getLogger(__name__)
 BUNDLE_ARTIFACT = "bundle"
@@ -48,15 +51,17 @@ def configure(settings: MlflowSettings | None = None) -> MlflowSettings:
 
 
 def _pyfunc_class() -> type:
-    import mlflow.pyfunc
+    from mlflow.pyfunc import PythonModel
 
-    class CustomsRiskModel(mlflow.pyfunc.PythonModel):
+    class CustomsRiskModel(PythonModel):
         """pyfunc view of the bundle: declarations in, channel decisions out."""
 
         def load_context(self, context: Any) -> None:
             self.model = RiskModel.load(context.artifacts[BUNDLE_ARTIFACT])
 
-        def predict(self, context: Any, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        def predict(
+            self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+        ) -> pd.DataFrame:
             decisions = self.model.decide(model_input, reasons=False)
             return decisions[PYFUNC_OUTPUT]
 
@@ -111,7 +116,9 @@ def register(model_uri: str, settings: MlflowSettings, alias: str = CHALLENGER) 
     return str(version.version)
 
 
-def resolve_version(settings: MlflowSettings, alias: str | None = None, version: str | None = None):
+def resolve_version(
+    settings: MlflowSettings, alias: str | None = None, version: str | None = None
+) -> ModelVersion:
     """The ModelVersion of an alias or a version number (raises LookupError if unknown)."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -131,7 +138,7 @@ def download_bundle(
     alias: str | None = None,
     version: str | None = None,
     dst: Path | None = None,
-) -> tuple[Path, Any]:
+) -> tuple[Path, ModelVersion]:
     """Download a registered version's bundle directory; returns (path, ModelVersion)."""
     import mlflow
 

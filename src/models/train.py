@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,13 @@ from customs_risk.models.neural_target import tune_neural_family
 from customs_risk.models.settings import TrainSettings
 from customs_risk.models.tuning import Experiment, StudyResult, run_study
 from customs_risk.selection.thresholds import calibrate_thresholds
+
+if TYPE_CHECKING:
+    import optuna
+
+    from customs_risk.features.state import FeatureState
+    from customs_risk.selection.policy import ChannelPolicy
+    from customs_risk.selection.profiles import ProfileSet
 
 log = logging.getLogger(__name__)
 SCORES_FILE = "scores.parquet"
@@ -98,7 +105,9 @@ def tune_xgboost(experiment: Experiment, frame: TrainingFrame, seed: int) -> Can
     studies = []
     for target in ("offence", "revenue"):
 
-        def objective(params: dict, trial: optuna.Trial, target: str = target):
+        def objective(
+            params: dict[str, Any], trial: optuna.Trial, target: str = target
+        ) -> tuple[float, dict[str, float], BoostedModel]:
             def on_round(step: int, value: float) -> None:
                 trial.report(value if target != "revenue" else -value, step)
                 if trial.should_prune():
@@ -184,7 +193,9 @@ def window_scores(bundle: RiskModel, frame: TrainingFrame, rows: np.ndarray) -> 
     return scores
 
 
-def build_frame(settings: TrainSettings, declarations, outcomes) -> tuple[TrainingFrame, Any]:
+def build_frame(
+    settings: TrainSettings, declarations: pd.DataFrame, outcomes: pd.DataFrame
+) -> tuple[TrainingFrame, FeatureState]:
     """Point-in-time features of the whole period and the serving state fitted on all of it."""
     from customs_risk.features.pipeline import FeaturePipeline
 
@@ -286,7 +297,13 @@ class TrainJob:
                 )
         return TrainResult(bundle, metrics, scores, run.info.run_id, version)
 
-    def _metrics(self, frame, scores, candidates, families) -> dict[str, Any]:
+    def _metrics(
+        self,
+        frame: TrainingFrame,
+        scores: pd.DataFrame,
+        candidates: list[Candidate],
+        families: dict[str, str],
+    ) -> dict[str, Any]:
         test_rows = np.flatnonzero(frame.split.test)
         labelled = frame.labels.inspected[test_rows]
         fp = scores["fraud_probability"].to_numpy()[labelled]
@@ -312,7 +329,7 @@ class TrainJob:
         metrics["reliability"] = reliability_curve(frame.labels.fraud[test_rows][labelled], fp)
         return metrics
 
-    def _policy_and_profiles(self):
+    def _policy_and_profiles(self) -> tuple[ChannelPolicy, ProfileSet]:
         """The channel policy (file or defaults) and the analysts' profiles of the settings."""
         from customs_risk.selection.policy import ChannelPolicy
         from customs_risk.selection.profiles import ProfileSet, load_profiles
@@ -322,7 +339,13 @@ class TrainJob:
         profiles = load_profiles(s.profiles) if s.profiles and s.profiles.exists() else ProfileSet()
         return policy, profiles
 
-    def _write(self, bundle: RiskModel, metrics, scores: pd.DataFrame, frame) -> None:
+    def _write(
+        self,
+        bundle: RiskModel,
+        metrics: dict[str, Any],
+        scores: pd.DataFrame,
+        frame: TrainingFrame,
+    ) -> None:
         out = self.settings.out
         out.mkdir(parents=True, exist_ok=True)
         bundle.save(out / BUNDLE_DIR)

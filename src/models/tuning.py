@@ -151,7 +151,8 @@ def run_study(
             if log_to_mlflow
             else None
         )
-        state, value, metrics = "COMPLETE", float("nan"), {}
+        state, value = "COMPLETE", float("nan")
+        metrics: dict[str, float] = {}
         try:
             if run is not None:
                 mlflow.log_params({f"p_{k}": v for k, v in params.items()})

@@ -3,13 +3,18 @@
 See docs/selection.md. The public API is re-exported here.
 """
 
+from customs_risk.selection.columns import Columns
 from customs_risk.selection.decide import (
     DECISION_COLUMNS,
+    BatchDecision,
+    ScoreArrays,
     Scorer,
     decide,
+    decide_batch,
     decide_with_scorer,
     score_or_none,
 )
+from customs_risk.selection.kernel import KernelInput, KernelOutput, channel_kernel
 from customs_risk.selection.policy import ChannelPolicy, Shares, SharesOverride
 from customs_risk.selection.profiles import (
     Criterion,
@@ -28,6 +33,13 @@ from customs_risk.selection.thresholds import OfficeThresholds, Thresholds, cali
 
 __all__ = [
     "DECISION_COLUMNS",
+    "BatchDecision",
+    "Columns",
+    "KernelInput",
+    "KernelOutput",
+    "ScoreArrays",
+    "channel_kernel",
+    "decide_batch",
     "ChannelPolicy",
     "Criterion",
     "OfficeThresholds",

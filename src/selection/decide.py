@@ -1,21 +1,11 @@
-"""The channel decision: profiles, random control, model thresholds and the fail-safe.
+"""The channel decision of a batch, over the one kernel (``selection.kernel``).
 
-Order per declaration item:
-
-1. a non-advisory profile hit forces the action of the highest-priority hit (``profile``);
-2. otherwise the random control draw u decides first: u < random_red -> red, u < random_red +
-   random_orange -> orange (``random``), whatever the model says;
-3. otherwise the model: adjusted key >= red threshold -> red, >= orange threshold -> orange, else
-   green (``model``); without a model (or a score) the policy's default channel (``default``).
-
-Propensity (the probability, over the random draw, of the recorded outcome's selection):
-``propensity`` = P(red or orange) and ``propensity_red`` = P(red) for this item given its data and
-the state (policy, thresholds, profiles). With q = 1 - random_red - random_orange and ``base`` the
-channel of step 3: forced by a profile -> 1 and (1 if red else 0); otherwise
-``propensity = random_red + random_orange + q * [base != green]`` and
-``propensity_red = random_red + q * [base == red]``. So a model/profile selection has propensity 1,
-a random-only selection and a green item have the random share. P(orange) = propensity -
-propensity_red. Inverse-propensity weights are 1 / propensity over the inspected items.
+:func:`decide_batch` reads a batch through :class:`~customs_risk.selection.columns.Columns`
+(frames or records alike): profile hits, office shares and thresholds, control draws, the
+adjusted key; it hands the arrays to :func:`~customs_risk.selection.kernel.channel_kernel` and
+returns :class:`BatchDecision` (arrays). Adapters turn that into their shape: :func:`decide`
+(DataFrames in, a DataFrame out), ``RiskModel.decide`` and the service (records in, response
+dicts out). The rule itself, the propensities and who gets reasons are the kernel's docstring.
 """
 
 from __future__ import annotations
@@ -23,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +22,16 @@ import pyarrow as pa
 from pandas.api.types import is_numeric_dtype
 from pandas.arrays import ArrowStringArray
 
+from customs_risk.data import contracts
+from customs_risk.selection.columns import Columns
+from customs_risk.selection.kernel import (
+    CHANNEL_CODES,
+    CHANNELS,
+    SELECTED_BY,
+    KernelInput,
+    KernelOutput,
+    channel_kernel,
+)
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.profiles import (
     ProfileHits,
@@ -38,7 +39,7 @@ from customs_risk.selection.profiles import (
     decision_days,
     evaluate_profiles,
 )
-from customs_risk.selection.random_control import control_draws, random_channel
+from customs_risk.selection.random_control import control_draws
 from customs_risk.selection.reasons import ReasonTemplate, build_reasons
 from customs_risk.selection.thresholds import Thresholds
 
@@ -47,47 +48,165 @@ log = logging.getLogger(__name__)
 Scorer = Callable[[pd.DataFrame], pd.DataFrame]
 CONTRIB_PREFIX = "contrib__"
 REQUIRED_COLUMNS = ("declaration_id", "item_no", "office_id")
-CHANNEL_NAMES = np.array(["green", "orange", "red"], dtype=object)
-_CODES = {"green": 0, "orange": 1, "red": 2}
-SELECTED_BY = np.array(["model", "profile", "random", "default"], dtype=object)
-_MODEL, _PROFILE, _RANDOM, _DEFAULT = range(4)
-_NO_CHANNEL = len(CHANNEL_NAMES)  # model_channel code of rows without a score
+SCORE_FIELDS = ("fraud_probability", "critical_probability", "expected_revenue")
 
-DECISION_COLUMNS: dict[str, str] = {
-    "declaration_id": "str",
-    "item_no": "int64",
-    "office_id": "str",
-    "channel": "str",
-    "selected_by": "str",
-    "model_channel": "str",
-    "propensity": "float64",
-    "propensity_red": "float64",
-    "control_draw": "float64",
-    "fraud_probability": "float64",
-    "expected_revenue": "float64",
-    "risk_score": "float64",
-    "profile_id": "str",
-    "profile_hits": "object",
-    "instructions": "object",
-    "reasons": "object",
-    "model_version": "str",
-    "policy_version": "str",
-}
+DECISION_COLUMNS: dict[str, str] = contracts.DECISION_COLUMNS  # the frame view of DECISION
 
 
-def _check_inputs(
-    declarations: pd.DataFrame,
-    scores: pd.DataFrame | None,
+@dataclass(frozen=True)
+class ScoreArrays:
+    """Model outputs aligned with a batch: float64 (NaN missing), grades as objects (None)."""
+
+    fraud_probability: np.ndarray
+    critical_probability: np.ndarray
+    expected_revenue: np.ndarray
+    trader_grade: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.fraud_probability)
+
+    def columns(self, grade_column: str = "trader_grade") -> dict[str, np.ndarray]:
+        """The named arrays profiles may read."""
+        out = {name: getattr(self, name) for name in SCORE_FIELDS}
+        if self.trader_grade is not None:
+            out[grade_column] = self.trader_grade
+        return out
+
+    @classmethod
+    def of_frame(cls, scores: pd.DataFrame, grade_column: str = "trader_grade") -> ScoreArrays:
+        """The arrays of a scores frame (columns it lacks are missing)."""
+        n = len(scores)
+
+        def floats(name: str) -> np.ndarray:
+            if name not in scores.columns:
+                return np.full(n, np.nan)
+            return scores[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+        grades = None
+        if grade_column in scores.columns:
+            column = scores[grade_column].astype(object)
+            grades = column.where(column.notna(), None).to_numpy()
+        return cls(
+            fraud_probability=floats("fraud_probability"),
+            critical_probability=floats("critical_probability"),
+            expected_revenue=floats("expected_revenue"),
+            trader_grade=grades,
+        )
+
+
+@dataclass(frozen=True)
+class BatchDecision:
+    """What :func:`decide_batch` found for every row (arrays aligned with the batch)."""
+
+    kernel: KernelOutput
+    control_draw: np.ndarray
+    risk_score: np.ndarray
+    scores: ScoreArrays | None
+    hits: ProfileHits
+    forced_profile: np.ndarray
+    fail_safe: str | None
+
+    def __len__(self) -> int:
+        return len(self.control_draw)
+
+    @property
+    def explain_rows(self) -> np.ndarray:
+        """Rows that get the model's reasons (the kernel's rule)."""
+        return np.flatnonzero(self.kernel.explain)
+
+    def profile_lists(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: ids of the profiles that hit and their instructions, in priority order."""
+        return _profile_lists(self.hits, len(self))
+
+    def log_warnings(self, policy: ChannelPolicy) -> None:
+        """Log the profiles not applied for their dates and a fail-safe."""
+        for status in self.hits.not_applied:
+            log.warning(
+                "profile %s not applied to %d rows: %s",
+                status.profile_id,
+                status.rows_outside,
+                status.status,
+            )
+        if self.fail_safe is not None:
+            log.warning(
+                "fail-safe (%s): non-profile, non-random items -> %s",
+                self.fail_safe,
+                policy.default_channel,
+            )
+
+
+def decide_batch(
+    columns: Columns,
+    scores: ScoreArrays | None,
     policy: ChannelPolicy,
     thresholds: Thresholds | None,
-) -> None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in declarations.columns]
+    profiles: ProfileSet | None,
+    seed: int,
+    as_of: dt.date | str | None = None,
+    *,
+    fail_safe_reason: str | None = None,
+) -> BatchDecision:
+    """Decide every row of a batch (the kernel over the batch's columns and scores).
+
+    ``scores=None``: no model, the fail-safe (profiles, random control, the default channel).
+    ``as_of``: the decision date for profile validity; None: each row's ``declared_at`` date.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if not columns.stored(c)]
     if missing:
         raise ValueError(f"declarations lack columns {missing}")
+    n = columns.n
+    if scores is not None:
+        if len(scores) != n:
+            raise ValueError(f"scores have {len(scores)} rows, declarations {n}")
+        if thresholds is None:
+            raise ValueError("thresholds are required with scores (calibrate_thresholds)")
+        thresholds.check_policy(policy)
+    hits = evaluate_profiles(
+        profiles if profiles is not None else ProfileSet(), columns, decision_days(columns, as_of)
+    )
+    forced_idx, forced = hits.forced()
+    codes, offices = columns.factorized("office_id")
+    shares = policy.shares_of(codes, offices)
+    u = control_draws(columns.raw("declaration_id"), columns.raw("item_no"), seed)
     if scores is None:
-        return
-    if len(scores) != len(declarations):
-        raise ValueError(f"scores have {len(scores)} rows, declarations {len(declarations)}")
+        key = np.full(n, np.nan)
+        inputs = KernelInput(forced, u, shares["random_red"], shares["random_orange"])
+        if fail_safe_reason is None:
+            fail_safe_reason = "no model scores"
+    else:
+        assert thresholds is not None
+        key = policy.adjusted_key(
+            scores.fraud_probability,
+            scores.expected_revenue,
+            scores.trader_grade,
+            thresholds.revenue_scale,
+        )
+        t_red, t_orange = thresholds.cuts_of(codes, offices)
+        inputs = KernelInput(
+            forced, u, shares["random_red"], shares["random_orange"], key, t_red, t_orange
+        )
+    kernel = channel_kernel(
+        inputs, CHANNEL_CODES[policy.default_channel], explain_green=policy.reasons_for_green
+    )
+    if scores is not None and not kernel.scored.all():
+        log.warning("fail-safe: %d rows without a score", int((~kernel.scored).sum()))
+    if policy.top_reasons <= 0:
+        kernel = _without_explain(kernel)
+    return BatchDecision(kernel, u, key, scores, hits, forced_idx, fail_safe_reason)
+
+
+def _without_explain(kernel: KernelOutput) -> KernelOutput:
+    return KernelOutput(
+        kernel.channel,
+        kernel.selected_by,
+        kernel.model_channel,
+        kernel.propensity,
+        kernel.propensity_red,
+        np.zeros(len(kernel.channel), dtype=bool),
+    )
+
+
+def _check_alignment(declarations: pd.DataFrame, scores: pd.DataFrame) -> None:
     for col in ("declaration_id", "item_no"):
         if col in scores.columns:
             left, right = declarations[col].reset_index(drop=True), scores[col]
@@ -99,9 +218,6 @@ def _check_inputs(
             bad = np.flatnonzero(differs)
             if len(bad):
                 raise ValueError(f"scores are not aligned with declarations: {col} at row {bad[0]}")
-    if thresholds is None:
-        raise ValueError("thresholds are required with scores (calibrate_thresholds)")
-    thresholds.check_policy(policy)
 
 
 def _empty_tuples(n: int) -> np.ndarray:
@@ -128,14 +244,35 @@ def _profile_lists(hits: ProfileHits, n: int) -> tuple[np.ndarray, np.ndarray]:
     return ids, texts
 
 
-def _reasons(
+_STR = pd.Series([], dtype="str").dtype
+
+
+def _text(values: np.ndarray) -> pd.Series:
+    return pd.Series(values, dtype="str")
+
+
+def _labels(names: Sequence[str | None], codes: np.ndarray) -> pd.Series:
+    """The str column ``names[codes]``, built in Arrow (no Python object per row)."""
+    if getattr(_STR, "storage", None) != "pyarrow":
+        return _text(np.asarray(list(names), dtype=object)[codes])
+    taken = pa.array(list(names), type=pa.large_string()).take(pa.array(codes))
+    # pandas-stubs lack the dtype argument pandas 3's ArrowStringArray takes
+    return pd.Series(ArrowStringArray(taken, dtype=_STR))  # type: ignore[call-arg]
+
+
+def _constant(value: str | None, n: int) -> pd.Series:
+    return _labels([value], np.zeros(n, dtype=np.int8))
+
+
+def _frame_reasons(
     rows: np.ndarray,
     declarations: pd.DataFrame,
     scores: pd.DataFrame,
     templates: Mapping[str, ReasonTemplate] | None,
     top_k: int,
 ) -> list[list[str]] | None:
-    """Reasons for ``rows``: a ``reasons`` column of the scores, else built from contributions."""
+    """Reasons for ``rows`` from a scores frame: its ``reasons`` column, else built from its
+    ``contrib__<feature>`` columns (None when it has neither)."""
     if "reasons" in scores.columns:
         given = scores["reasons"].to_numpy(dtype=object)[rows]
         return [list(v)[:top_k] if isinstance(v, list | tuple | np.ndarray) else [] for v in given]
@@ -149,25 +286,6 @@ def _reasons(
     if extra:
         values = pd.concat([values, declarations[extra].iloc[rows].reset_index(drop=True)], axis=1)
     return build_reasons(matrix, names, values, templates, top_k=top_k)
-
-
-_STR = pd.Series([], dtype="str").dtype
-
-
-def _text(values: np.ndarray) -> pd.Series:
-    return pd.Series(values, dtype="str")
-
-
-def _labels(names: Sequence[str | None], codes: np.ndarray) -> pd.Series:
-    """The str column ``names[codes]``, built in Arrow (no Python object per row)."""
-    if getattr(_STR, "storage", None) != "pyarrow":
-        return _text(np.asarray(list(names), dtype=object)[codes])
-    taken = pa.array(list(names), type=pa.large_string()).take(pa.array(codes))
-    return pd.Series(ArrowStringArray(taken, dtype=_STR))
-
-
-def _constant(value: str | None, n: int) -> pd.Series:
-    return _labels([value], np.zeros(n, dtype=np.int8))
 
 
 def decide(
@@ -191,122 +309,92 @@ def decide(
     no model, the fail-safe (profiles, random control, the default channel for the rest).
     ``as_of``: the decision date for profile validity; None: each row's ``declared_at`` date.
     """
-    _check_inputs(declarations, scores, policy, thresholds)
     decl = declarations.reset_index(drop=True)
     sc = None if scores is None else scores.reset_index(drop=True)
-    n = len(decl)
-    profiles = profiles if profiles is not None else ProfileSet()
-    frames = [decl] if sc is None else [decl, sc]
-    days = decision_days(decl, as_of)
-    hits = evaluate_profiles(profiles, frames, days)
-    forced_idx, forced = hits.forced()
-
-    shares = policy.share_arrays(decl["office_id"])
-    u = control_draws(decl["declaration_id"], decl["item_no"], seed)
-    rand = random_channel(u, shares["random_red"], shares["random_orange"])
-
-    default = _CODES[policy.default_channel]
-    nan = np.full(n, np.nan)
-    if sc is None:
-        fp = er = key = nan
-        base = np.full(n, default, dtype=np.int8)
-        base_by = np.full(n, _DEFAULT, dtype=np.int8)
-        model_channel = np.full(n, _NO_CHANNEL, dtype=np.int8)
-        if fail_safe_reason is None:
-            fail_safe_reason = "no model scores"
-    else:
-        assert thresholds is not None
-        fp = sc["fraud_probability"].to_numpy(dtype=np.float64, na_value=np.nan)
-        er = (
-            sc["expected_revenue"].to_numpy(dtype=np.float64, na_value=np.nan)
-            if "expected_revenue" in sc.columns
-            else nan
-        )
-        key = policy.adjusted_score(sc, decl, thresholds.revenue_scale)
-        t_red, t_orange = thresholds.arrays_for(decl["office_id"])
-        scored = np.isfinite(key)
-        with np.errstate(invalid="ignore"):
-            model = np.where(key >= t_red, 2, np.where(key >= t_orange, 1, 0)).astype(np.int8)
-        base = np.where(scored, model, default).astype(np.int8)
-        base_by = np.where(scored, _MODEL, _DEFAULT).astype(np.int8)
-        model_channel = np.where(scored, model, _NO_CHANNEL).astype(np.int8)
-        if not scored.all():
-            log.warning("fail-safe: %d rows without a score", int((~scored).sum()))
-
-    is_forced = forced > 0
-    is_random = ~is_forced & (rand > 0)
-    channel = np.where(is_forced, forced, np.where(is_random, rand, base)).astype(np.int8)
-    selected_by = np.where(is_forced, _PROFILE, np.where(is_random, _RANDOM, base_by))
-
-    q = 1.0 - shares["random_red"] - shares["random_orange"]
-    propensity = np.where(
-        is_forced, 1.0, shares["random_red"] + shares["random_orange"] + q * (base > 0)
+    if sc is not None:
+        if len(sc) != len(decl):
+            raise ValueError(f"scores have {len(sc)} rows, declarations {len(decl)}")
+        _check_alignment(decl, sc)
+    columns = Columns.of_frames(decl, sc)
+    arrays = None if sc is None else ScoreArrays.of_frame(sc, policy.grade_column)
+    batch = decide_batch(
+        columns,
+        arrays,
+        policy,
+        thresholds,
+        profiles,
+        seed,
+        as_of,
+        fail_safe_reason=fail_safe_reason,
     )
-    propensity_red = np.where(
-        is_forced, (forced == 2).astype(np.float64), shares["random_red"] + q * (base == 2)
-    )
-
-    hit_ids, instructions = _profile_lists(hits, n)
-    profile_names = [*(p.id for p in hits.profiles), None]
-    profile_code = np.where(forced_idx >= 0, forced_idx, len(hits.profiles))
-
-    reasons = _empty_tuples(n)
-    if sc is not None and policy.top_reasons > 0:
-        wanted = np.isfinite(key) if policy.reasons_for_green else (channel > 0) & np.isfinite(key)
-        rows = np.flatnonzero(wanted)
-        built = _reasons(rows, decl, sc, reason_templates, policy.top_reasons)
+    reasons = None
+    if sc is not None:
+        rows = batch.explain_rows
+        built = _frame_reasons(rows, decl, sc, reason_templates, policy.top_reasons)
         if built is not None:
-            for r, texts in zip(rows.tolist(), built, strict=True):
-                reasons[r] = tuple(texts)
-
+            reasons = dict(zip(rows.tolist(), built, strict=True))
     if sc is None:
-        versions = _constant(None, n)
+        versions = _constant(None, len(decl))
     elif model_version is not None:
-        versions = _constant(model_version, n)
+        versions = _constant(model_version, len(decl))
     elif "model_version" in sc.columns:
         versions = sc["model_version"].astype("str")
     else:
-        versions = _constant(None, n)
+        versions = _constant(None, len(decl))
+    out = decision_frame(decl, batch, policy, versions, reasons)
+    out.attrs["seed"] = seed
+    batch.log_warnings(policy)
+    return out
 
+
+def decision_frame(
+    declarations: pd.DataFrame,
+    batch: BatchDecision,
+    policy: ChannelPolicy,
+    model_version: pd.Series | str | None,
+    reasons: Mapping[int, Sequence[str]] | None = None,
+) -> pd.DataFrame:
+    """The decisions frame (``DECISION_COLUMNS``) of a batch decided by :func:`decide_batch`."""
+    n = len(batch)
+    k = batch.kernel
+    hit_ids, instructions = batch.profile_lists()
+    profile_names = [*(p.id for p in batch.hits.profiles), None]
+    profile_code = np.where(
+        batch.forced_profile >= 0, batch.forced_profile, len(batch.hits.profiles)
+    )
+    texts = _empty_tuples(n)
+    for r, t in (reasons or {}).items():
+        texts[r] = tuple(t)
+    nan = np.full(n, np.nan)
+    sc = batch.scores
+    versions = (
+        model_version if isinstance(model_version, pd.Series) else _constant(model_version, n)
+    )
     out = pd.DataFrame(
         {
-            "declaration_id": decl["declaration_id"].astype("str"),
-            "item_no": decl["item_no"].astype("int64"),
-            "office_id": decl["office_id"].astype("str"),
-            "channel": _labels(CHANNEL_NAMES, channel),
-            "selected_by": _labels(SELECTED_BY, selected_by),
-            "model_channel": _labels([*CHANNEL_NAMES, None], model_channel),
-            "propensity": propensity.astype(np.float64),
-            "propensity_red": propensity_red.astype(np.float64),
-            "control_draw": u,
-            "fraud_probability": fp,
-            "expected_revenue": er,
-            "risk_score": key,
+            "declaration_id": declarations["declaration_id"].astype("str"),
+            "item_no": declarations["item_no"].astype("int64"),
+            "office_id": declarations["office_id"].astype("str"),
+            "channel": _labels(CHANNELS, k.channel),
+            "selected_by": _labels(SELECTED_BY, k.selected_by),
+            "model_channel": _labels([*CHANNELS, None], k.model_channel),
+            "propensity": k.propensity.astype(np.float64),
+            "propensity_red": k.propensity_red.astype(np.float64),
+            "control_draw": batch.control_draw,
+            "fraud_probability": nan if sc is None else sc.fraud_probability,
+            "expected_revenue": nan if sc is None else sc.expected_revenue,
+            "risk_score": batch.risk_score,
             "profile_id": _labels(profile_names, profile_code),
             "profile_hits": pd.Series(hit_ids, dtype=object),
             "instructions": pd.Series(instructions, dtype=object),
-            "reasons": pd.Series(reasons, dtype=object),
-            "model_version": versions,
+            "reasons": pd.Series(texts, dtype=object),
+            "model_version": versions.reset_index(drop=True),
             "policy_version": _constant(policy.version, n),
         }
     )
-    for status in hits.not_applied:
-        log.warning(
-            "profile %s not applied to %d rows: %s",
-            status.profile_id,
-            status.rows_outside,
-            status.status,
-        )
-    if fail_safe_reason is not None:
-        log.warning(
-            "fail-safe (%s): non-profile, non-random items -> %s",
-            fail_safe_reason,
-            policy.default_channel,
-        )
     out.attrs = {
-        "profiles_not_applied": [s.as_dict() for s in hits.not_applied],
-        "fail_safe": fail_safe_reason,
-        "seed": seed,
+        "profiles_not_applied": [s.as_dict() for s in batch.hits.not_applied],
+        "fail_safe": batch.fail_safe,
         "policy_version": policy.version,
     }
     return out

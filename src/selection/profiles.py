@@ -2,15 +2,16 @@
 
 A profile hits a declaration item when every criterion holds and the item's decision date lies in
 [valid_from, valid_to]. A missing value never satisfies a criterion (not even ``not_in``).
-Evaluation is vectorised: text columns are factorised once per batch, so a criterion costs one
-lookup over the distinct values plus one gather over the rows.
+Evaluation is vectorised over a batch's :class:`~customs_risk.selection.columns.Columns` (from
+frames or from records, the same values either way): text columns are factorised once per batch,
+so a criterion costs one lookup over the distinct values plus one gather over the rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 from pydantic import (
     BaseModel,
@@ -30,12 +33,15 @@ from pydantic import (
     model_validator,
 )
 
+from customs_risk.selection.columns import NAT, Columns, as_text, criterion_ns
+
 Operator = Literal["eq", "in", "not_in", "prefix", "gt", "ge", "lt", "le", "between"]
 Action = Literal["red", "orange"]
 PROFILE_SUFFIXES = (".yaml", ".yml")
 _SEVERITY = {"red": 2, "orange": 1}
 _NUMERIC_OPS = {"gt", "ge", "lt", "le", "between"}
 Scalar = str | int | float | bool | dt.date
+StatusName = Literal["expired", "not_yet_valid", "partially_valid", "outside_validity"]
 
 
 class ProfileError(ValueError):
@@ -107,7 +113,7 @@ class Criterion(BaseModel):
     def text_values(self) -> frozenset[str]:
         """The list values as text (in / not_in on text columns), computed once."""
         values = self.value if isinstance(self.value, list) else [self.value]
-        return frozenset(_as_text(v) for v in values)
+        return frozenset(as_text(v) for v in values)
 
 
 class RiskProfile(BaseModel):
@@ -133,6 +139,10 @@ class RiskProfile(BaseModel):
             raise ValueError(f"valid_to {self.valid_to} is before valid_from {self.valid_from}")
         return self
 
+    def fields(self) -> set[str]:
+        """Columns the criteria read."""
+        return {c.field for c in self.criteria}
+
     @property
     def source(self) -> str | None:
         """The file the profile was loaded from, if any."""
@@ -143,7 +153,7 @@ class RiskProfile(BaseModel):
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
 
-def _error_field(err: dict[str, Any]) -> str:
+def _error_field(err: Mapping[str, Any]) -> str:
     loc = ".".join(str(part) for part in err.get("loc", ()))
     return loc or "<profile>"
 
@@ -242,7 +252,7 @@ class ProfileStatus:
 
     profile_id: str
     source: str | None
-    status: Literal["expired", "not_yet_valid", "partially_valid", "outside_validity"]
+    status: StatusName
     valid_from: dt.date
     valid_to: dt.date | None
     rows_outside: int
@@ -287,96 +297,6 @@ class ProfileHits:
         return idx, action
 
 
-class _Columns:
-    """Column access over one or more aligned frames, with per-batch caches.
-
-    Text columns are factorised once: codes (-1 for missing) and the distinct values as a list.
-    """
-
-    _DERIVED_HS = {"hs2": 2, "hs4": 4, "hs6": 6}
-
-    def __init__(self, frames: Sequence[pd.DataFrame]) -> None:
-        self.frames = frames
-        self._series: dict[str, pd.Series] = {}
-        self._text: dict[str, bool] = {}
-        self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
-        self._numbers: dict[str, np.ndarray] = {}
-
-    def _stored(self, name: str) -> bool:
-        return any(name in f.columns for f in self.frames)
-
-    def has(self, name: str) -> bool:
-        if self._stored(name):
-            return True
-        if name in self._DERIVED_HS:
-            return self.has("hs_code")
-        if name in ("unit_value", "value_per_kg"):
-            return self.has("customs_value")
-        return False
-
-    def series(self, name: str) -> pd.Series:
-        if name not in self._series:
-            self._series[name] = self._build_series(name)
-        return self._series[name]
-
-    def _build_series(self, name: str) -> pd.Series:
-        for frame in self.frames:
-            if name in frame.columns:
-                return frame[name]
-        if name == "unit_value":
-            value, qty = self.series("customs_value"), self.series("quantity")
-            return value / qty.where(qty > 0)
-        if name == "value_per_kg":
-            value, mass = self.series("customs_value"), self.series("net_mass_kg")
-            return value / mass.where(mass > 0)
-        raise KeyError(name)
-
-    def is_text(self, name: str) -> bool:
-        if name not in self._text:
-            if name in self._DERIVED_HS and not self._stored(name):
-                self._text[name] = True
-            else:
-                dtype = self.series(name).dtype
-                self._text[name] = not (
-                    pd.api.types.is_numeric_dtype(dtype)
-                    or pd.api.types.is_datetime64_any_dtype(dtype)
-                )
-        return self._text[name]
-
-    def numbers(self, name: str) -> np.ndarray:
-        if name not in self._numbers:
-            series = self.series(name)
-            self._numbers[name] = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        return self._numbers[name]
-
-    def factorized(self, name: str) -> tuple[np.ndarray, list[str]]:
-        if name not in self._codes:
-            if name in self._DERIVED_HS and not self._stored(name):
-                codes, uniques = self.factorized("hs_code")
-                short = [u[: self._DERIVED_HS[name]] for u in uniques]
-                sub, sub_uniques = pd.factorize(pd.Index(short, dtype=object))
-                self._codes[name] = (np.append(sub, -1)[codes], [str(u) for u in sub_uniques])
-            else:
-                series = self.series(name)
-                codes, uniques = pd.factorize(series, use_na_sentinel=True)
-                if pd.api.types.is_string_dtype(series.dtype) and not isinstance(
-                    series.dtype, pd.CategoricalDtype
-                ):
-                    texts = uniques.tolist()  # already text: skip the per-value conversion
-                else:
-                    texts = [_as_text(u) for u in uniques]
-                self._codes[name] = (np.asarray(codes), texts)
-        return self._codes[name]
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value)).lower()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _text_table(crit: Criterion, uniques: list[str]) -> np.ndarray:
     """Per distinct value: does it satisfy the criterion?"""
     op, value, n = crit.op, crit.value, len(uniques)
@@ -384,75 +304,86 @@ def _text_table(crit: Criterion, uniques: list[str]) -> np.ndarray:
         prefixes = tuple(value)
         return np.fromiter((u.startswith(prefixes) for u in uniques), dtype=bool, count=n)
     if op == "eq":
-        target = _as_text(value)
+        target = as_text(value)
         return np.fromiter((u == target for u in uniques), dtype=bool, count=n)
     wanted = crit.text_values
     table = np.fromiter((u in wanted for u in uniques), dtype=bool, count=n)
     return ~table if op == "not_in" else table
 
 
-def _criterion_mask(cols: _Columns, crit: Criterion) -> np.ndarray:
-    op, value = crit.op, crit.value
-    if cols.is_text(crit.field):
+def _criterion_mask(cols: Columns, crit: Criterion) -> np.ndarray:
+    op, value, kind = crit.op, crit.value, cols.kind(crit.field)
+    if kind == "text":
         if op in _NUMERIC_OPS:
             raise ValueError(f"{op} needs a numeric or date column, {crit.field!r} holds text")
+        arrow = cols.arrow_text(crit.field)
+        if arrow is not None:
+            return _arrow_text_mask(arrow, crit)
         codes, uniques = cols.factorized(crit.field)
         table = np.append(_text_table(crit, uniques), False)
         return table[codes]
-    series = cols.series(crit.field)
     if op == "prefix":
-        raise ValueError(f"prefix needs a text column, {crit.field!r} is {series.dtype}")
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return _datetime_mask(series, op, value)
+        raise ValueError(f"prefix needs a text column, {crit.field!r} holds {kind}s")
+    values = value if isinstance(value, list) else [value]
+    if kind == "time":
+        stamps = cols.times(crit.field)
+        present = stamps != NAT
+        try:
+            vals = [criterion_ns(v) for v in values]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"value {value!r} is not a date for column {crit.field!r}") from exc
+        return _compare(stamps, present, op, vals)
     arr = cols.numbers(crit.field)
     try:
-        vals = [float(v) for v in (value if isinstance(value, list) else [value])]
+        floats = [float(v) for v in values]
     except (TypeError, ValueError) as exc:
         raise ValueError(f"value {value!r} is not a number for column {crit.field!r}") from exc
-    with np.errstate(invalid="ignore"):
-        if op == "eq":
-            return arr == vals[0]
-        if op in ("in", "not_in"):
-            mask = np.isin(arr, vals)
-            return mask if op == "in" else ~mask & ~np.isnan(arr)
-        return _ordered_mask(arr, op, vals)
+    return _compare(arr, ~np.isnan(arr), op, floats)
 
 
-def _ordered_mask(arr: Any, op: str, vals: list[Any]) -> np.ndarray:
-    if op == "gt":
-        return np.asarray(arr > vals[0])
-    if op == "ge":
-        return np.asarray(arr >= vals[0])
-    if op == "lt":
-        return np.asarray(arr < vals[0])
-    if op == "le":
-        return np.asarray(arr <= vals[0])
-    return np.asarray((arr >= vals[0]) & (arr <= vals[1]))
-
-
-def _datetime_mask(series: pd.Series, op: str, value: Any) -> np.ndarray:
-    tz = getattr(series.dtype, "tz", None)
-
-    def stamp(v: Any) -> pd.Timestamp:
-        ts = pd.Timestamp(v)
-        if tz is not None and ts.tzinfo is None:
-            ts = ts.tz_localize(tz)
-        return ts
-
-    vals = [stamp(v) for v in (value if isinstance(value, list) else [value])]
-    if op == "eq":
-        mask = series == vals[0]
-    elif op in ("in", "not_in"):
-        mask = series.isin(vals)
-        mask = mask if op == "in" else ~mask & series.notna()
+def _arrow_text_mask(arr: pa.Array, crit: Criterion) -> np.ndarray:
+    """A text criterion in Arrow (large batches): the same answers as ``_text_table``."""
+    op = crit.op
+    if op == "prefix":
+        hit = pc.starts_with(arr, crit.value[0])
+        for prefix in crit.value[1:]:
+            hit = pc.or_(hit, pc.starts_with(arr, prefix))
+    elif op == "eq":
+        hit = pc.equal(arr, as_text(crit.value))
     else:
-        mask = pd.Series(_ordered_mask(series, op, vals), index=series.index)
-    return mask.fillna(False).to_numpy(dtype=bool)
+        hit = pc.is_in(arr, value_set=pa.array(sorted(crit.text_values), type=arr.type))
+        if op == "not_in":  # is_in answers false, not null, for a missing value
+            hit = pc.and_(pc.invert(hit), pc.is_valid(arr))
+    return np.asarray(hit.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def check_fields(profiles: ProfileSet, frames: Sequence[pd.DataFrame]) -> None:
+def _compare(arr: np.ndarray, present: np.ndarray, op: str, vals: list[Any]) -> np.ndarray:
+    """``arr op vals`` where a value is present; a missing value satisfies nothing."""
+    if op == "eq":
+        mask = arr == vals[0]
+    elif op in ("in", "not_in"):
+        mask = np.isin(arr, vals)
+        mask = mask if op == "in" else ~mask
+    elif op == "gt":
+        mask = arr > vals[0]
+    elif op == "ge":
+        mask = arr >= vals[0]
+    elif op == "lt":
+        mask = arr < vals[0]
+    elif op == "le":
+        mask = arr <= vals[0]
+    else:
+        mask = (arr >= vals[0]) & (arr <= vals[1])
+    return np.asarray(mask & present, dtype=bool)
+
+
+def _source(batch: Columns | Sequence[pd.DataFrame]) -> Columns:
+    return batch if isinstance(batch, Columns) else Columns.of_frames(*batch)
+
+
+def check_fields(profiles: ProfileSet, batch: Columns | Sequence[pd.DataFrame]) -> None:
     """Raise ProfileError for a criterion on a column the batch does not have."""
-    cols = _Columns(frames)
+    cols = _source(batch)
     for profile in profiles:
         for i, crit in enumerate(profile.criteria):
             if not cols.has(crit.field):
@@ -464,39 +395,45 @@ def check_fields(profiles: ProfileSet, frames: Sequence[pd.DataFrame]) -> None:
                 )
 
 
-def decision_days(declarations: pd.DataFrame, as_of: dt.date | str | None = None) -> np.ndarray:
+def decision_days(batch: Columns | pd.DataFrame, as_of: dt.date | str | None = None) -> np.ndarray:
     """Decision date per row (datetime64[D]): ``as_of`` for all rows, else each row's
     ``declared_at`` (its wall-clock date), else today (UTC)."""
-    n = len(declarations)
+    cols = batch if isinstance(batch, Columns) else Columns.of_frames(batch)
+    n = cols.n
+    today = np.datetime64(dt.datetime.now(dt.UTC).date(), "D")
     if as_of is not None:
-        day = pd.Timestamp(as_of)
-        return np.full(n, np.datetime64(day.date(), "D"))
-    if "declared_at" in declarations.columns:
-        stamps = pd.to_datetime(declarations["declared_at"])
-        if getattr(stamps.dtype, "tz", None) is not None:
-            stamps = stamps.dt.tz_localize(None)
-        days = stamps.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
-        today = np.datetime64(dt.datetime.now(dt.UTC).date(), "D")
-        return np.where(np.isnat(days), today, days)
-    return np.full(n, np.datetime64(dt.datetime.now(dt.UTC).date(), "D"))
+        return np.full(n, np.datetime64(pd.Timestamp(as_of).date(), "D"))
+    if not cols.stored("declared_at"):
+        return np.full(n, today)
+    ns = cols.times("declared_at")
+    days = ns.view("datetime64[ns]").astype("datetime64[D]")
+    return np.where(ns == NAT, today, days)
 
 
-def _validity(profile: RiskProfile, days: np.ndarray) -> tuple[np.ndarray | None, int]:
-    """Mask of rows whose decision day is in the profile's validity (None: all), rows outside."""
-    start = np.datetime64(profile.valid_from, "D")
-    inside = days >= start
-    if profile.valid_to is not None:
-        inside &= days <= np.datetime64(profile.valid_to, "D")
-    outside = int((~inside).sum())
+_EPOCH = dt.date(1970, 1, 1)
+_NO_END = np.iinfo(np.int64).max
+
+
+def _day_number(day: dt.date | None, default: int = _NO_END) -> int:
+    return default if day is None else (day - _EPOCH).days
+
+
+def _validity(profile: RiskProfile, day_numbers: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """Mask of rows whose decision day (days since 1970) is in the profile's validity (None:
+    all), and the number of rows outside."""
+    start, end = _day_number(profile.valid_from), _day_number(profile.valid_to)
+    inside = (day_numbers >= start) & (day_numbers <= end)
+    outside = len(inside) - int(np.count_nonzero(inside))
     return (None if outside == 0 else inside), outside
 
 
-def _status(profile: RiskProfile, days: np.ndarray, outside: int) -> ProfileStatus:
-    if outside < len(days):
+def _status(profile: RiskProfile, day_numbers: np.ndarray, outside: int) -> ProfileStatus:
+    status: StatusName
+    if outside < len(day_numbers):
         status = "partially_valid"
-    elif profile.valid_to is not None and np.all(days > np.datetime64(profile.valid_to, "D")):
+    elif profile.valid_to is not None and np.all(day_numbers > _day_number(profile.valid_to)):
         status = "expired"
-    elif np.all(days < np.datetime64(profile.valid_from, "D")):
+    elif np.all(day_numbers < _day_number(profile.valid_from)):
         status = "not_yet_valid"
     else:
         status = "outside_validity"
@@ -506,18 +443,20 @@ def _status(profile: RiskProfile, days: np.ndarray, outside: int) -> ProfileStat
 
 
 def evaluate_profiles(
-    profiles: ProfileSet, frames: Sequence[pd.DataFrame], days: np.ndarray
+    profiles: ProfileSet, batch: Columns | Sequence[pd.DataFrame], days: np.ndarray
 ) -> ProfileHits:
-    """Evaluate every profile over aligned frames; ``days`` is each row's decision date (D)."""
+    """Evaluate every profile over a batch (Columns, or aligned frames); ``days`` is each row's
+    decision date (datetime64[D])."""
     n = len(days)
-    check_fields(profiles, frames)
-    cols = _Columns(frames)
+    cols = _source(batch)
+    check_fields(profiles, cols)
+    day_numbers = np.asarray(days, dtype="datetime64[D]").view(np.int64)
     matrix = np.zeros((n, len(profiles)), dtype=bool)
     not_applied: list[ProfileStatus] = []
     for j, profile in enumerate(profiles):
-        valid, outside = _validity(profile, days)
+        valid, outside = _validity(profile, day_numbers)
         if outside:
-            not_applied.append(_status(profile, days, outside))
+            not_applied.append(_status(profile, day_numbers, outside))
             if outside == n:
                 continue
         mask = np.ones(n, dtype=bool) if valid is None else valid

@@ -14,6 +14,8 @@ random_red <= u < random_red + random_orange.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _SCALE = 2.0**-53
+_SMALL = 32  # batches up to this size hash item by item (Arrow's set-up costs more)
 _SEPARATOR = pa.scalar("|", pa.large_string())
 
 
@@ -39,15 +42,29 @@ def control_draw(declaration_id: str, item_no: int, seed: int) -> float:
     return (int.from_bytes(digest, "big") >> 11) * _SCALE
 
 
-def control_draws(declaration_ids: pd.Series, item_nos: pd.Series, seed: int) -> np.ndarray:
+def control_draws(
+    declaration_ids: pd.Series | Sequence[Any], item_nos: pd.Series | Sequence[Any], seed: int
+) -> np.ndarray:
     """Draws for a batch, identical to ``control_draw`` row by row."""
-    if len(declaration_ids) == 0:
+    n = len(declaration_ids)
+    if n == 0:
         return np.empty(0, dtype=np.float64)
+    if n <= _SMALL and not isinstance(declaration_ids, pd.Series):
+        if any(i is None for i in declaration_ids):
+            raise ValueError("declaration_id is missing: the control draw needs it")
+        items = list(item_nos)
+        return np.array(
+            [
+                control_draw(str(d), int(i), seed)
+                for d, i in zip(declaration_ids, items, strict=True)
+            ],
+            dtype=np.float64,
+        )
     ids = pa.array(pd.Series(declaration_ids).astype("str"), type=pa.large_string())
     if ids.null_count:
         raise ValueError("declaration_id is missing: the control draw needs it")
-    items = pa.array(pd.Series(item_nos).astype("int64"), type=pa.int64())
-    messages = pc.binary_join_element_wise(ids, pc.cast(items, pa.large_string()), _SEPARATOR)
+    item_array = pa.array(pd.Series(item_nos).astype("int64"), type=pa.int64())
+    messages = pc.binary_join_element_wise(ids, pc.cast(item_array, pa.large_string()), _SEPARATOR)
     keyed = hashlib.blake2b(digest_size=8, key=control_key(seed))
     digests = []
     for message in pc.cast(messages, pa.large_binary()).to_pylist():

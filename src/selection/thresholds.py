@@ -80,7 +80,11 @@ class Thresholds(BaseModel):
     def arrays_for(self, office_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """Red and orange thresholds per row (the fallback for offices not calibrated)."""
         codes, uniques = pd.factorize(office_ids.astype("str"), use_na_sentinel=True)
-        rows = [self.offices.get(o, self.fallback) for o in uniques] + [self.fallback]
+        return self.cuts_of(np.asarray(codes), [str(u) for u in uniques])
+
+    def cuts_of(self, codes: np.ndarray, offices: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Red and orange thresholds per row of factorised offices (codes, -1 missing)."""
+        rows = [self.offices.get(o, self.fallback) for o in offices] + [self.fallback]
         red = np.array([t.red for t in rows], dtype=np.float64)[codes]
         orange = np.array([t.orange for t in rows], dtype=np.float64)[codes]
         return red, orange
@@ -249,7 +253,7 @@ def calibrate_thresholds(
 
 def paced_targets(
     policy: ChannelPolicy,
-    decided: pd.DataFrame,
+    decided: pd.DataFrame | None,
     rows_per_day: Mapping[str, float],
     horizon_days: float,
     max_correction: float = 0.5,

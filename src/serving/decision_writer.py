@@ -22,8 +22,9 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from customs_risk.data.contracts import DECLARATION
 from customs_risk.serving.schemas import Declaration
-from customs_risk.serving.store import Store, input_digest, utcnow
+from customs_risk.serving.store import STORED_DECISION_FIELDS, Store, input_digest, utcnow
 
 log = logging.getLogger("customs_risk.serving")
 FLUSH_ROWS = 5_000
@@ -70,7 +71,9 @@ class DecisionWriter:
         """Rows lost to store errors (logged)."""
         return int(self._failed.value) + self._local_failed
 
-    def put(self, decisions: list[dict], inputs: Sequence[Declaration], request_id: str) -> None:
+    def put(
+        self, decisions: list[dict[str, Any]], inputs: Sequence[Declaration], request_id: str
+    ) -> None:
         """Queue one request's decisions (the response dicts) with its validated inputs."""
         self.queue.put((decisions, inputs, request_id, utcnow()))
 
@@ -148,32 +151,30 @@ class DecisionWriter:
             log.exception("decision store write failed: %d rows lost", len(records))
 
 
-def decision_rows(batch: list[tuple]) -> list[dict[str, Any]]:
-    """Rows of the decisions table for queued requests (decisions, inputs, request id, time)."""
+# stored decision fields: from the answer, else (office_id) from the input declaration
+_FROM_ANSWER: tuple[str, ...] = tuple(f.name for f in STORED_DECISION_FIELDS if f.in_view("answer"))
+_FROM_INPUT: tuple[str, ...] = tuple(
+    f.name for f in STORED_DECISION_FIELDS if not f.in_view("answer")
+)
+if not set(_FROM_INPUT) <= set(DECLARATION.names()):
+    raise AssertionError(f"stored decision fields neither answered nor declared: {_FROM_INPUT}")
+
+
+def decision_rows(batch: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows of the decisions table for queued requests (decisions, inputs, request id, time):
+    the stored fields of the decision contract, the input digest and the profile ids."""
     records = []
     for decisions, inputs, request_id, decided_at in batch:
         dumped = _DECLARATIONS.dump_python(inputs, mode="json")  # one call for the request
         for d, item in zip(decisions, dumped, strict=True):
-            records.append(
-                {
-                    "decided_at": decided_at,
-                    "declaration_id": d["declaration_id"],
-                    "item_no": d["item_no"],
-                    "office_id": item["office_id"],
-                    "input_digest": input_digest(item),
-                    "channel": d["channel"],
-                    "selected_by": d["selected_by"],
-                    "propensity": d["propensity"],
-                    "propensity_red": d["propensity_red"],
-                    "fraud_probability": d["fraud_probability"],
-                    "expected_revenue": d["expected_revenue"],
-                    "risk_score": d["risk_score"],
-                    "profile_ids": json.dumps([h["id"] for h in d["profile_hits"]]),
-                    "model_version": d["model_version"],
-                    "policy_version": d["policy_version"],
-                    "request_id": request_id,
-                }
-            )
+            record = {name: d[name] for name in _FROM_ANSWER}
+            for name in _FROM_INPUT:
+                record[name] = item[name]
+            record["decided_at"] = decided_at
+            record["input_digest"] = input_digest(item)
+            record["profile_ids"] = json.dumps([h["id"] for h in d["profile_hits"]])
+            record["request_id"] = request_id
+            records.append(record)
     return records
 
 

@@ -44,6 +44,7 @@ class LocalServer:
         port: int | None = None,
         log_path: Path | None = None,
         cwd: Path | None = None,
+        service: str = SERVICE,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -51,10 +52,19 @@ class LocalServer:
         self.env.update(tracing_environment(self.env))
         self.log_path = log_path
         self.cwd = cwd
+        self.service = service
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> LocalServer:
-        cmd = [bentoml_bin(), "serve", SERVICE, "--host", "127.0.0.1", "--port", str(self.port)]
+        cmd = [
+            bentoml_bin(),
+            "serve",
+            self.service,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd,

@@ -1,8 +1,12 @@
-"""Request and response models of the scoring service (the declaration and outcome contracts).
+"""Request and response models of the scoring service, built from the record specs of
+``customs_risk.data.contracts`` (one definition per record kind): ``Declaration``, ``Outcome``
+and ``Decision`` (with ``ProfileHit``) have the spec's fields, in its order, with its types,
+nullability, ranges, patterns, enumerations and descriptions. Booleans and numbers are strict
+(``customs_risk.data.coercion``); timestamps convert to naive UTC within the contract's window.
 
 Declarations may carry extra fields: they are accepted and kept in the input digest, but the model
-and the profiles read only the contract fields below. Unknown categories (a new importer, a new HS
-code) are ordinary input.
+and the profiles read only the contract fields. Unknown categories (a new importer, a new HS code)
+are ordinary input. Outcomes may not carry extra fields.
 """
 
 from __future__ import annotations
@@ -10,78 +14,111 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
-from customs_risk.data.contracts import DECLARATION_COLUMNS
+from customs_risk.data import coercion
+from customs_risk.data.contracts import (
+    DECISION,
+    DECLARATION,
+    OUTCOME,
+    PROFILE_HIT,
+    TIME_MAX,
+    TIME_MIN,
+    FieldSpec,
+    RecordSpec,
+)
 
 MAX_ITEMS = 10_000
 MAX_OUTCOMES = 50_000
-_MIN_TIME = dt.datetime(1990, 1, 1)
-_MAX_TIME = dt.datetime(2200, 1, 1)
-_BIG = 1e15
-
-Id = Annotated[str, Field(min_length=1, max_length=64)]
-Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2")]
-Amount = Annotated[float, Field(ge=0, le=_BIG, allow_inf_nan=False)]
-Code = Annotated[str | None, Field(default=None, max_length=64)]
 
 # contract fields a declaration carries into scoring, in the contract's order
-DECLARATION_FIELDS: tuple[str, ...] = (
-    *DECLARATION_COLUMNS,
-    "procedure_code",
-    "payment_type",
-    "incoterm",
-)
+DECLARATION_FIELDS: tuple[str, ...] = DECLARATION.names()
+# the keys of one decision in the POST /score answer, in order
+DECISION_ANSWER_FIELDS: tuple[str, ...] = DECISION.names("answer")
 
 
-def _utc_naive(value: dt.datetime, lo: dt.datetime, hi: dt.datetime) -> dt.datetime:
+def _utc_naive(value: dt.datetime) -> dt.datetime:
+    """Aware timestamps convert to naive UTC; all must lie in [TIME_MIN, TIME_MAX)."""
     if value.tzinfo is not None:
         try:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
         except OverflowError:
-            raise ValueError(f"must lie between {lo.date()} and {hi.date()}") from None
-    if not lo <= value < hi:
-        raise ValueError(f"must lie between {lo.date()} and {hi.date()}")
+            raise ValueError(_OUTSIDE) from None
+    if not TIME_MIN <= value < TIME_MAX:
+        raise ValueError(_OUTSIDE)
     return value
 
 
-class Declaration(BaseModel):
-    """One declaration item (the declaration contract); timestamps are stored as naive UTC."""
+_OUTSIDE = f"must lie between {TIME_MIN.date()} and {TIME_MAX.date()}"
+_NESTED: dict[str, type[BaseModel]] = {}  # record name -> model of a list's items
 
-    model_config = ConfigDict(extra="allow")
 
-    declaration_id: Id
-    item_no: int = Field(ge=1, le=1_000_000)
-    declared_at: dt.datetime = Field(description="ISO 8601; a zone converts to UTC")
-    office_id: Id
-    importer_id: Id
-    declarant_id: Id
-    seller_id: Id | None = None
-    hs_code: str = Field(pattern=r"^[0-9]{6,10}$")
-    origin_country: Country
-    departure_country: Country
-    transport_mode: Id
-    quantity: Amount
-    net_mass_kg: Amount
-    customs_value: float = Field(ge=0, le=_BIG, allow_inf_nan=False, description="> 0")
-    tariff_rate: float = Field(ge=0, le=1000, allow_inf_nan=False, description="percent")
-    duty_declared: Amount
-    procedure_code: Code
-    payment_type: Code
-    incoterm: Code
+def _value_type(spec: FieldSpec) -> Any:
+    """The pydantic type of one non-null value of a field, with its constraints."""
+    if spec.kind == "str":
+        if spec.choices is not None:
+            return Literal.__getitem__(spec.choices)
+        return Annotated[
+            str,
+            Field(min_length=spec.min_length, max_length=spec.max_length, pattern=spec.pattern),
+        ]
+    if spec.kind == "bool":
+        return coercion.pydantic_type("bool")
+    if spec.kind in ("int", "float"):
+        return coercion.pydantic_type(spec.kind, ge=spec.ge, le=spec.le)
+    if spec.kind == "timestamp":
+        return Annotated[dt.datetime, AfterValidator(_utc_naive)]
+    if isinstance(spec.items, RecordSpec):
+        return list.__class_getitem__(_NESTED[spec.items.name])
+    assert spec.items is not None
+    return list.__class_getitem__(_value_type(FieldSpec(spec.name, spec.items)))
 
-    @field_validator("declared_at")
-    @classmethod
-    def _time(cls, value: dt.datetime) -> dt.datetime:
-        return _utc_naive(value, _MIN_TIME, _MAX_TIME)
 
-    @field_validator("customs_value")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        # checked here, not as gt=0: OpenAPI 3.0 has no numeric exclusiveMinimum
-        if not value > 0:
-            raise ValueError("must be > 0")
-        return value
+def field_definition(spec: FieldSpec, *, answer: bool = False) -> tuple[Any, Any]:
+    """(type, FieldInfo) of a contract field for ``pydantic.create_model``.
+
+    Requests: an optional field defaults to None. Answers (``answer``): every field is present.
+    """
+    value = _value_type(spec)
+    annotation = value | None if spec.nullable else value
+    if spec.required or answer:
+        return annotation, Field(description=spec.description)
+    return annotation, Field(None, description=spec.description)
+
+
+def spec_model(
+    spec: RecordSpec,
+    name: str,
+    view: str | None = None,
+    *,
+    answer: bool = False,
+    config: ConfigDict | None = None,
+) -> type[BaseModel]:
+    """A pydantic model with the fields of a record kind (of ``view``), in record order: the
+    base class of the request and response models below."""
+    fields = {f.name: field_definition(f, answer=answer) for f in spec.fields_in(view)}
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        name,
+        __config__=config,
+        __doc__=spec.description,
+        __module__=__name__,
+        **fields,
+    )
+    return model
+
+
+class ProfileHit(spec_model(PROFILE_HIT, "ProfileHitFields", answer=True)):  # type: ignore[misc]
+    """A risk profile that matched the item (advisory ones included)."""
+
+
+_NESTED[PROFILE_HIT.name] = ProfileHit
+
+
+class Declaration(
+    spec_model(DECLARATION, "DeclarationFields", config=ConfigDict(extra="allow"))  # type: ignore[misc]
+):
+    """One declaration item (the declaration contract); timestamps are stored as naive UTC.
+    Further fields are accepted and kept in the input digest."""
 
     def record(self) -> dict[str, Any]:
         """The contract fields as a plain dict (what scoring reads)."""
@@ -94,33 +131,8 @@ class ScoreRequest(BaseModel):
     declarations: list[Declaration] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
-class ProfileHit(BaseModel):
-    """A risk profile that matched the item (advisory ones included)."""
-
-    id: str
-    title: str
-    instructions: str
-
-
-class Decision(BaseModel):
+class Decision(spec_model(DECISION, "DecisionFields", "answer", answer=True)):  # type: ignore[misc]
     """The channel of one item and why."""
-
-    declaration_id: str
-    item_no: int
-    channel: Literal["red", "orange", "green"]
-    selected_by: Literal["model", "profile", "random", "default"]
-    model_channel: Literal["red", "orange", "green"] | None
-    risk_score: float | None = Field(description="adjusted ranking key the thresholds apply to")
-    fraud_probability: float | None
-    critical_probability: float | None
-    expected_revenue: float | None
-    trader_grade: str | None
-    propensity: float = Field(description="P(red or orange) over the random draw")
-    propensity_red: float
-    profile_hits: list[ProfileHit]
-    reasons: list[str]
-    model_version: str | None
-    policy_version: str
 
 
 class ScoreResponse(BaseModel):
@@ -130,27 +142,10 @@ class ScoreResponse(BaseModel):
     decisions: list[Decision]
 
 
-class Outcome(BaseModel):
+class Outcome(
+    spec_model(OUTCOME, "OutcomeFields", config=ConfigDict(extra="forbid"))  # type: ignore[misc]
+):
     """One inspection result (the outcome contract)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    declaration_id: Id
-    item_no: int = Field(ge=1, le=1_000_000)
-    channel: Literal["red", "orange", "green"]
-    result_at: dt.datetime
-    fraud_found: bool
-    fraud_type: (
-        Literal["none", "undervaluation", "misclassification", "origin", "quantity", "prohibited"]
-        | None
-    ) = None
-    critical: bool
-    recovered_revenue: float | None = Field(None, ge=0, le=_BIG, allow_inf_nan=False)
-
-    @field_validator("result_at")
-    @classmethod
-    def _time(cls, value: dt.datetime) -> dt.datetime:
-        return _utc_naive(value, _MIN_TIME, _MAX_TIME)
 
 
 class OutcomesRequest(BaseModel):

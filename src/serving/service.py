@@ -55,7 +55,9 @@ http_app = FastAPI(title="customs-risk model info")
 logging.getLogger("customs_risk.selection.decide").setLevel(logging.ERROR)
 
 
-def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> JSONResponse:
+def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> Any:
+    """A JSON error answer (typed Any: an API's annotation names its success model, which
+    BentoML reads for the OpenAPI document, while any handler may answer a Response)."""
     ctx.response.status_code = status
     return JSONResponse({"error": message, **extra}, status_code=status)
 
@@ -150,7 +152,6 @@ class CustomsRiskService:
             model,
             profiles,
             seed=self.settings.seed,
-            fast_path_max=self.settings.fast_path_max,
             nthread=self.settings.xgb_nthread,
         )
         example = _example(model)
@@ -197,7 +198,9 @@ class CustomsRiskService:
             return self._score(declarations)
         return await anyio.to_thread.run_sync(self._score, declarations)
 
-    def _score(self, declarations: list[Declaration]) -> Response:
+    def _score(self, declarations: list[Declaration]) -> Any:
+        """The ScoreResponse, serialised once with orjson (a Response; see ``_error``)."""
+        assert self.thresholds is not None and self.writer is not None  # set with the engine
         self.thresholds.poll(self.engine)
         request_id = uuid.uuid4().hex
         decisions = self.engine.decide([d.record() for d in declarations])
@@ -241,6 +244,7 @@ class CustomsRiskService:
         """The served model: versions, training window, metrics, policy shares."""
         if self.engine is None:
             return JSONResponse({"error": "model not loaded", "reason": self.load_error}, 503)
+        assert self.thresholds is not None  # set with the engine
         return {
             **_model_info(self.engine, self.model_info),
             "thresholds": self.thresholds.info(self.engine),
@@ -297,4 +301,7 @@ def _dumps(payload: Any) -> bytes:
     return orjson.dumps(payload)
 
 
-CustomsRiskService.add_asgi_middleware(BodyLimit, max_bytes=SETTINGS.max_request_bytes)
+# the service decorator returns BentoML's Service wrapper, which its type hints do not describe
+CustomsRiskService.add_asgi_middleware(  # type: ignore[attr-defined]
+    BodyLimit, max_bytes=SETTINGS.max_request_bytes
+)

@@ -37,7 +37,6 @@ class ServeSettings(BaseSettings):
     max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="request body limit")
     workers: int = Field(1, ge=1, description="server worker processes (each loads the model)")
     xgb_nthread: int = Field(1, ge=1, description="XGBoost threads per prediction")
-    fast_path_max: int = Field(64, ge=0, description="batches up to this size skip pandas")
     inline_max: int = Field(8, ge=0, description="requests up to this size skip the thread pool")
     access_log: bool = Field(False, description="BentoML access log (one line per request)")
     thresholds: Path | None = Field(

@@ -13,7 +13,7 @@ import json
 import math
 import operator
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +25,16 @@ import sqlalchemy as sa
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.dialects import postgresql, sqlite
 
-from customs_risk.data.contracts import KEY, OUTCOME_COLUMNS, OutcomeSchema
+from customs_risk.data import coercion
+from customs_risk.data.contracts import (
+    DECISION,
+    KEY,
+    OUTCOME,
+    OUTCOME_COLUMNS,
+    FieldSpec,
+    OutcomeSchema,
+    RecordSpec,
+)
 
 ENV_URL = "CUSTOMS_RISK_STORE_URL"
 DEFAULT_PATH = Path("data/store/outcomes.db")
@@ -61,66 +70,72 @@ class OutcomeRejected(ValueError):
 
 metadata = sa.MetaData()
 _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite rowid autoincrement
+_SQL_TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
+    "str": sa.String,
+    "int": sa.BigInteger,
+    "float": sa.Float,
+    "bool": sa.Boolean,
+    "timestamp": sa.DateTime,
+}
 
-outcomes_table = sa.Table(
-    "outcomes",
-    metadata,
-    sa.Column("declaration_id", sa.String, primary_key=True),
-    sa.Column("item_no", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("channel", sa.String, nullable=False),
-    sa.Column("result_at", sa.DateTime, nullable=False),
-    sa.Column("fraud_found", sa.Boolean, nullable=False),
-    sa.Column("fraud_type", sa.String, nullable=True),
-    sa.Column("critical", sa.Boolean, nullable=False),
-    sa.Column("recovered_revenue", sa.Float, nullable=True),
-    sa.Column("received_at", sa.DateTime, nullable=False),
-)
 
+def spec_columns(spec: RecordSpec, view: str | None = None) -> list[sa.Column[Any]]:
+    """SQL columns of a record kind's fields: the key is the primary key unless ``view`` is
+    given (then the key columns are only NOT NULL); a field is nullable when it is optional or
+    nullable in the contract."""
+    columns: list[sa.Column[Any]] = []
+    for f in spec.fields_in(view):
+        primary = view is None and f.name in spec.key
+        columns.append(
+            sa.Column(
+                f.name,
+                _SQL_TYPES[f.kind](),
+                primary_key=primary,
+                autoincrement=False if primary else "auto",
+                nullable=not primary and (f.nullable or not f.required),
+            )
+        )
+    return columns
+
+
+# store-only columns, besides the fields of the contract
+_OUTCOME_EXTRA: list[sa.Column[Any]] = [sa.Column("received_at", sa.DateTime, nullable=False)]
+_DECISION_HEAD: list[sa.Column[Any]] = [
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("decided_at", sa.DateTime, nullable=False),
+]
+_DECISION_TAIL: list[sa.Column[Any]] = [
+    sa.Column("input_digest", sa.String(64), nullable=True),  # sha256 of the input item
+    sa.Column("profile_ids", sa.Text, nullable=True),  # JSON list of the profiles that hit
+    sa.Column("request_id", sa.String, nullable=True),
+]
+
+outcomes_table = sa.Table("outcomes", metadata, *spec_columns(OUTCOME), *_OUTCOME_EXTRA)
+
+# columns added after the first release (office_id, ...) are nullable: _add_missing_columns
 decisions_table = sa.Table(
     "decisions",
     metadata,
-    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
-    sa.Column("decided_at", sa.DateTime, nullable=False),
-    sa.Column("declaration_id", sa.String, nullable=False),
-    sa.Column("item_no", sa.BigInteger, nullable=False),
-    sa.Column("office_id", sa.String, nullable=True),  # added after the first release
-    sa.Column("input_digest", sa.String(64), nullable=True),
-    sa.Column("channel", sa.String, nullable=False),
-    sa.Column("selected_by", sa.String, nullable=True),
-    sa.Column("propensity", sa.Float, nullable=True),
-    sa.Column("propensity_red", sa.Float, nullable=True),
-    sa.Column("fraud_probability", sa.Float, nullable=True),
-    sa.Column("expected_revenue", sa.Float, nullable=True),
-    sa.Column("risk_score", sa.Float, nullable=True),
-    sa.Column("profile_ids", sa.Text, nullable=True),
-    sa.Column("model_version", sa.String, nullable=True),
-    sa.Column("policy_version", sa.String, nullable=True),
-    sa.Column("request_id", sa.String, nullable=True),
+    *_DECISION_HEAD,
+    *spec_columns(DECISION, "store"),
+    *_DECISION_TAIL,
     sa.Index("ix_decisions_key", "declaration_id", "item_no"),
 )
 
-STORED_OUTCOME_COLUMNS: list[str] = [*OUTCOME_COLUMNS, "received_at"]
-DECISION_STORE_COLUMNS: dict[str, str] = {
-    "id": "int64",
-    "decided_at": "timestamp",
-    "declaration_id": "str",
-    "item_no": "int64",
-    "office_id": "str",
-    "input_digest": "str",
-    "channel": "str",
-    "selected_by": "str",
-    "propensity": "float64",
-    "propensity_red": "float64",
-    "fraud_probability": "float64",
-    "expected_revenue": "float64",
-    "risk_score": "float64",
-    "profile_ids": "str",
-    "model_version": "str",
-    "policy_version": "str",
-    "request_id": "str",
+STORED_OUTCOME_COLUMNS: list[str] = [c.name for c in outcomes_table.columns]
+STORED_DECISION_FIELDS: tuple[FieldSpec, ...] = DECISION.fields_in("store")
+_LOGICAL_TYPES: dict[type, str] = {
+    sa.String: "str",
+    sa.Text: "str",
+    sa.BigInteger: "int64",
+    sa.Integer: "int64",
+    sa.Float: "float64",
+    sa.Boolean: "bool",
+    sa.DateTime: "timestamp",
 }
-_DECISION_FLOATS = [c for c, t in DECISION_STORE_COLUMNS.items() if t == "float64"]
-_DECISION_TEXTS = ["office_id", "selected_by", "model_version", "policy_version"]
+DECISION_STORE_COLUMNS: dict[str, str] = {
+    c.name: _LOGICAL_TYPES[type(c.type)] for c in decisions_table.columns
+}
 
 
 def utcnow() -> dt.datetime:
@@ -221,8 +236,11 @@ class Store:
     def _insert_ignore(self, records: list[dict[str, Any]]) -> int:
         self.create()
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = insert(outcomes_table).on_conflict_do_nothing(index_elements=KEY)
-        stmt = stmt.returning(outcomes_table.c.item_no)
+        stmt = (
+            insert(outcomes_table)
+            .on_conflict_do_nothing(index_elements=KEY)
+            .returning(outcomes_table.c.item_no)
+        )
 
         def run() -> int:
             with self.engine.begin() as conn:
@@ -376,32 +394,21 @@ def _coerce_str(s: pd.Series, field: str) -> pd.Series:
 
 def _coerce_int(s: pd.Series, field: str) -> pd.Series:
     _first_bad(s.isna(), field, "missing value")
-    if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_integer_dtype(s.dtype):
-        ok = _is_instance(s, (int, np.integer, float, np.floating)) & ~_is_instance(
-            s, (bool, np.bool_)
-        )
-        _first_bad(~ok, field, "not an integer")
-        num = pd.to_numeric(s).astype("float64")
-        _first_bad((num % 1 != 0) | ~np.isfinite(num), field, "not an integer")
-    return s.astype("int64")
+    _first_bad(coercion.not_integer(s), field, "not an integer")
+    return pd.Series(coercion.to_int(s), dtype="int64")
 
 
 def _coerce_float(s: pd.Series, field: str) -> pd.Series:
-    if not pd.api.types.is_float_dtype(s.dtype) and not pd.api.types.is_integer_dtype(s.dtype):
-        ok = ~s.notna().to_numpy() | (
-            _is_instance(s, (int, float, np.integer, np.floating))
-            & ~_is_instance(s, (bool, np.bool_))
-        )
-        _first_bad(~ok, field, "not a number")
-    num = pd.to_numeric(s.where(s.notna(), np.nan)).astype("float64")
-    _first_bad(np.isinf(num.to_numpy()), field, "not a finite number")
-    return num
+    _first_bad(coercion.not_number(s), field, "not a number")
+    num = coercion.to_float(s)
+    _first_bad(np.isinf(num), field, "not a finite number")
+    return pd.Series(num, dtype="float64")
 
 
 def _coerce_bool(s: pd.Series, field: str) -> pd.Series:
-    if not pd.api.types.is_bool_dtype(s.dtype) or s.dtype == object:
-        _first_bad(~_is_instance(s, (bool, np.bool_)), field, "not a boolean")
-    return s.astype(bool)
+    _first_bad(s.isna(), field, "missing value")
+    _first_bad(coercion.not_boolean(s), field, "not a boolean")
+    return pd.Series(coercion.to_boolean(s), dtype=bool)
 
 
 def _coerce_timestamp(s: pd.Series, field: str) -> pd.Series:
@@ -424,7 +431,6 @@ _COERCE: dict[str, Callable[[pd.Series, str], pd.Series]] = {
     "bool": _coerce_bool,
     "timestamp": _coerce_timestamp,
 }
-_OPTIONAL_FIELDS = {"fraud_type", "recovered_revenue"}
 
 
 def validate_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -433,13 +439,14 @@ def validate_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.Da
     Row numbers are positions in the batch (0-based). Returns the contract columns only.
     """
     frame = _as_frame(rows)
-    missing = [c for c in OUTCOME_COLUMNS if c not in frame and c not in _OPTIONAL_FIELDS]
+    missing = [f.name for f in OUTCOME.fields if f.required and f.name not in frame]
     if missing and len(frame):
         raise OutcomeRejected(missing[0], None, "missing column")
     out = {}
-    for column, kind in OUTCOME_COLUMNS.items():
+    for f in OUTCOME.fields:
+        column = f.name
         values = frame[column] if column in frame else pd.Series([None] * len(frame), dtype=object)
-        out[column] = _COERCE[kind](values.reset_index(drop=True), column)
+        out[column] = _COERCE[f.kind](values.reset_index(drop=True), column)
     typed = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
     try:
         OutcomeSchema.validate(typed, lazy=True)
@@ -462,7 +469,10 @@ def _rejection(cases: pd.DataFrame) -> OutcomeRejected:
 def _outcome_records(frame: pd.DataFrame, received_at: dt.datetime) -> list[dict[str, Any]]:
     """Plain Python values (None for nulls), ready for executemany."""
     result_at = frame["result_at"].dt.to_pydatetime()
-    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in rec.items()}
+        for rec in frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    ]
     for rec, ts in zip(records, result_at, strict=True):
         rec["result_at"] = ts
         rec["received_at"] = received_at
@@ -497,7 +507,9 @@ def input_digest(item: Mapping[str, Any]) -> str:
 def _input_digests(inputs: pd.DataFrame | list[Mapping[str, Any]] | None, n: int) -> list[Any]:
     if inputs is None:
         return [None] * n
-    items = inputs.to_dict(orient="records") if isinstance(inputs, pd.DataFrame) else inputs
+    items: Sequence[Mapping[Any, Any]] = (
+        inputs.to_dict(orient="records") if isinstance(inputs, pd.DataFrame) else inputs
+    )
     if len(items) != n:
         raise ValueError(f"inputs has {len(items)} rows, decisions {n}: they align by position")
     return [input_digest(item) for item in items]
@@ -521,38 +533,35 @@ def decision_records(
     request_id: str | None,
     decided_at: dt.datetime,
 ) -> list[dict[str, Any]]:
-    """Rows for the ``decisions`` table from a ``decide`` frame."""
+    """Rows for the ``decisions`` table from a ``decide`` frame: the stored fields of the
+    decision contract (``STORED_DECISION_FIELDS``; absent optional ones stored as null), the
+    input digests, the profile ids, the request id and the time."""
     n = len(decisions)
-    for column in ("declaration_id", "item_no", "channel"):
-        if column not in decisions:
-            raise ValueError(f"decisions lack column {column!r}")
+    for f in STORED_DECISION_FIELDS:
+        if f.required and f.name not in decisions:
+            raise ValueError(f"decisions lack column {f.name!r}")
     hits = "profile_ids" if "profile_ids" in decisions else "profile_hits"
-    cols: dict[str, list[Any]] = {
-        "declaration_id": decisions["declaration_id"].astype("str").tolist(),
-        "item_no": decisions["item_no"].astype("int64").tolist(),
-        "channel": decisions["channel"].astype("str").tolist(),
-        "input_digest": _input_digests(inputs, n),
-        "profile_ids": _profile_ids(decisions.get(hits), n),
-    }
-    for column in _DECISION_FLOATS:
-        values = decisions.get(column)
-        cols[column] = (
-            [None] * n
-            if values is None
-            else [None if math.isnan(v) else v for v in values.astype("float64").tolist()]
-        )
-    for column in _DECISION_TEXTS:
-        values = decisions.get(column)
-        cols[column] = (
-            [None] * n if values is None else [None if pd.isna(v) else str(v) for v in values]
-        )
+    cols: dict[str, list[Any]] = {}
+    for f in STORED_DECISION_FIELDS:
+        values = decisions.get(f.name)
+        if values is None:
+            cols[f.name] = [None] * n
+        elif f.kind == "int":
+            cols[f.name] = values.astype("int64").tolist()
+        elif f.kind == "float":
+            floats = values.astype("float64").tolist()
+            cols[f.name] = [None if math.isnan(v) else v for v in floats]
+        else:
+            cols[f.name] = [None if pd.isna(v) else str(v) for v in values]
+    cols["input_digest"] = _input_digests(inputs, n)
+    cols["profile_ids"] = _profile_ids(decisions.get(hits), n)
     return [
         {**dict(zip(cols, row, strict=True)), "decided_at": decided_at, "request_id": request_id}
         for row in zip(*cols.values(), strict=True)
     ]
 
 
-def _typed_frame(rows: list[Any], types: Mapping[str, str]) -> pd.DataFrame:
+def _typed_frame(rows: Sequence[sa.RowMapping], types: Mapping[str, str]) -> pd.DataFrame:
     """Frame of the given columns and logical types from result mappings."""
     data = {c: [r[c] for r in rows] for c in types}
     out: dict[str, pd.Series] = {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pandas as pd
 
 from customs_risk.data.contracts import DECLARATIONS_FILE
 from customs_risk.models.tracking import MlflowSettings, configure, load_registered
-from customs_risk.selection.profiles import ProfileSet, load_profiles
+from customs_risk.selection.profiles import ProfileSet
 from customs_risk.selection.thresholds import Thresholds, refresh_thresholds
 from customs_risk.serving.store import Store
 
@@ -97,51 +96,3 @@ def write_atomically(thresholds: Thresholds, out: Path) -> None:
     tmp = out.with_name(f".{out.name}.tmp")
     thresholds.save(tmp)
     os.replace(tmp, out)
-
-
-def run_refresh_command(
-    declarations: Path,
-    out: Path,
-    alias: str,
-    profiles: Path | None,
-    as_of: str | None,
-    period_start: str | None,
-    window_days: float,
-    horizon_days: float,
-    store_url: str | None,
-) -> int:
-    """CLI body: refresh, write, print per office; exit code (2: bad input, nothing written)."""
-    try:
-        frame = read_declarations(declarations)
-        profile_set = load_profiles(profiles) if profiles and profiles.exists() else None
-        store = Store(store_url) if store_url else Store.from_env()
-        with store:
-            result = refresh_served_thresholds(
-                frame,
-                store,
-                MlflowSettings(),
-                alias=alias,
-                profiles=profile_set,
-                as_of=None if as_of is None else dt.date.fromisoformat(as_of),
-                period_start=None if period_start is None else dt.date.fromisoformat(period_start),
-                window_days=window_days,
-                horizon_days=horizon_days,
-            )
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    write_atomically(result.thresholds, out)
-    t = result.thresholds
-    print(
-        f"{out}: thresholds of {result.model_version} for {result.as_of}, calibrated on "
-        f"{result.rows:,} items, paced by {result.decided_rows:,} decisions since "
-        f"{result.period_start} ({len(t.offices)} offices)"
-    )
-    for office, cut in sorted(t.offices.items()):
-        paced = "" if cut.target_red is None else f"  paced targets red {cut.target_red:.2%}"
-        if cut.target_orange is not None:
-            paced += f" orange {cut.target_orange:.2%}"
-        print(f"  {office:<12} red >= {cut.red:.4g}  orange >= {cut.orange:.4g}{paced}")
-    for warning in t.warnings:
-        print(f"  warning: {warning}")
-    return 0

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from customs_risk.cli import app
 from customs_risk.data.contracts import QUARANTINE_FILE
 from customs_risk.data.generator import generate_world, write_world
-from customs_risk.data.validation import validate_dataset
+from customs_risk.data.validation import validate_dataset, validate_frames
 from customs_risk.data.world_config import WorldConfig
 
 runner = CliRunner()
@@ -74,9 +74,57 @@ def test_wrong_type(tmp_path, world):
     decl = world.declarations.copy()
     decl["net_mass_kg"] = decl["net_mass_kg"].astype("str")
     decl.loc[7, "net_mass_kg"] = "twelve"
-    _expect_rejected(
-        _write(tmp_path, world, decl=decl), "declarations.parquet", "net_mass_kg", 7, "not a number"
-    )
+    folder = _write(tmp_path, world, decl=decl)
+    _expect_rejected(folder, "declarations.parquet", "net_mass_kg", 7, "not a number")
+    # numeric text is not a number either (one rule: data.coercion): every row is rejected
+    _expect_rejected(folder, "declarations.parquet", "net_mass_kg", 0, "not a number (str)")
+    report = validate_dataset(folder)
+    assert report.rejected_rows("declarations.parquet").size == len(decl)
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        (lambda s: s.map({True: "true", False: "false"}).astype("str"), "not a boolean (str)"),
+        (lambda s: s.map({True: "1", False: "0"}).astype("str"), "not a boolean (str)"),
+        (lambda s: s.map({True: "yes", False: "no"}).astype("str"), "not a boolean (str)"),
+        (lambda s: s.astype("int64"), "not a boolean (int64)"),
+    ],
+    ids=["true-false", "1-0", "yes-no", "int-1-0"],
+)
+def test_boolean_columns_of_another_dtype_are_rejected(tmp_path, world, values, reason):
+    outc = world.outcomes.copy()
+    outc["fraud_found"] = values(outc["fraud_found"])
+    folder = _write(tmp_path, world, outc=outc)
+    _expect_rejected(folder, "outcomes.parquet", "fraud_found", 3, reason)
+    report = validate_dataset(folder)
+    assert report.rejected_rows("outcomes.parquet").size == len(outc)
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "1", "true", 0])
+def test_a_value_that_is_not_a_boolean_is_rejected(world, value):
+    outc = world.outcomes.copy()
+    outc["fraud_found"] = outc["fraud_found"].astype(object)
+    outc.loc[3, "fraud_found"] = value
+    report, _, coerced = validate_frames(world.declarations, outc)
+    bad = report.violations.query("file == 'outcomes.parquet'")
+    assert bad["row"].tolist() == [3] and bad["column"].tolist() == ["fraud_found"]
+    assert "not a boolean" in bad["reason"].iloc[0]
+    assert coerced is not None and coerced["fraud_found"].dtype == bool
+
+
+def test_pandas_boolean_columns_are_booleans(world):
+    outc = world.outcomes.copy()
+    outc["critical"] = outc["critical"].astype("boolean")
+    report, _, coerced = validate_frames(world.declarations, outc)
+    assert report.ok and coerced is not None and coerced["critical"].dtype == bool
+
+
+def test_optional_outcome_columns_may_be_absent(world):
+    outc = world.outcomes.drop(columns=["fraud_type", "recovered_revenue"])
+    report, _, coerced = validate_frames(world.declarations, outc)
+    assert report.ok and coerced is not None
+    assert coerced["fraud_type"].isna().all() and coerced["recovered_revenue"].isna().all()
 
 
 @pytest.mark.parametrize("column", ["net_mass_kg", "customs_value", "quantity"])

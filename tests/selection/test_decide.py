@@ -250,8 +250,7 @@ def test_cli_decide_fail_safe(tmp_path: Path) -> None:
             str(repo_profiles),
             "--policy",
             str(policy),
-            "--model",
-            "models:/risk/1",
+            "--fail-safe",
             "--seed",
             "3",
         ],
@@ -271,7 +270,7 @@ def test_cli_refuses_malformed_profile(tmp_path: Path) -> None:
     bad = tmp_path / "profiles"
     bad.mkdir()
     (bad / "bad.yaml").write_text("id: X\naction: purple\n")
-    result = CliRunner().invoke(app, ["decide", str(data), "--profiles", str(bad)])
+    result = CliRunner().invoke(app, ["decide", str(data), "--fail-safe", "--profiles", str(bad)])
     assert result.exit_code == 2
     assert "bad.yaml" in result.output and "refused profile" in result.output
 

@@ -422,36 +422,32 @@ def test_restart_keeps_outcomes_and_drains_decisions(
     store.close()
 
 
-def test_fast_path_equals_pandas_path(trained: dict, declarations: list) -> None:
-    """In-process: the pandas-free small-batch path decides exactly as the canonical path."""
+def test_engine_records_equal_frame_decide(trained: dict, declarations: list) -> None:
+    """In-process: the service's records adapter decides exactly as ``RiskModel.decide`` on a
+    frame (both over the one kernel), in batches of any size."""
     from customs_risk.models.bundle import RiskModel
     from customs_risk.selection.profiles import load_profiles
     from customs_risk.serving.engine import Engine
     from customs_risk.serving.schemas import Declaration
 
     model = RiskModel.load(trained["bundle"].bundle.save(trained["tmp"] / "bundle_copy"))
-    engine = Engine(model, load_profiles(ROOT / "profiles"))
+    profiles = load_profiles(ROOT / "profiles")
+    engine = Engine(model, profiles)
     records = [Declaration.model_validate(d).record() for d in declarations[:600]]
     for k in range(0, 600, 60):  # profile hits of every kind
         records[k].update(hs_code="8517120000", origin_country="CN", quantity=100.0)
         records[k + 1].update(importer_id="IMP00342")
         records[k + 2].update(hs_code="300490", transport_mode="air", customs_value=600.0)
         records[k + 3].update(hs_code="610910", departure_country="TR", origin_country="CN")
-    fast, slow = [], []
-    for k in range(0, 600, 30):
-        fast += engine.decide(records[k : k + 30], fast=True)
-        slow += engine.decide(records[k : k + 30], fast=False)
-    assert fast == slow
-    assert sum(bool(d["profile_hits"]) for d in fast) >= 20
-    assert sum(d["selected_by"] == "random" for d in fast) > 0
-    assert sum(bool(d["reasons"]) for d in fast) >= 20
-    # the canonical path is RiskModel.decide
-    profiles = load_profiles(ROOT / "profiles")
-    canon = model.decide(engine.frame(records[:120]), profiles, seed=0)
-    ours = engine.decide(records[:120], fast=False)
-    assert [d["channel"] for d in ours] == canon["channel"].tolist()
-    assert [d["selected_by"] for d in ours] == canon["selected_by"].tolist()
-    assert [d["propensity"] for d in ours] == canon["propensity"].tolist()
+    ours = engine.decide(records)
+    assert [d for k in range(0, 600, 30) for d in engine.decide(records[k : k + 30])] == ours
+    assert sum(bool(d["profile_hits"]) for d in ours) >= 20
+    assert sum(d["selected_by"] == "random" for d in ours) > 0
+    assert sum(bool(d["reasons"]) for d in ours) >= 20
+    canon = model.decide(engine.frame(records), profiles, seed=0)
+    for column in ("channel", "selected_by", "model_channel", "propensity", "propensity_red"):
+        assert [d[column] for d in ours] == canon[column].tolist(), column
+    np.testing.assert_array_equal([d["risk_score"] for d in ours], canon["risk_score"])
     assert [tuple(d["reasons"]) for d in ours] == [tuple(r) for r in canon["reasons"]]
     assert [tuple(h["id"] for h in d["profile_hits"]) for d in ours] == [
         tuple(h) for h in canon["profile_hits"]

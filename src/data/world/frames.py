@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from customs_risk.data.contracts import DECLARATION_COLUMNS, FRAUD_TYPES, OUTCOME_COLUMNS
+from customs_risk.data.contracts import (
+    CATEGORICAL_DECLARATION_COLUMNS,
+    DECLARATION_COLUMNS,
+    FRAUD_TYPES,
+    OUTCOME_COLUMNS,
+)
 from customs_risk.data.world.catalogue import Catalogue, Countries
 from customs_risk.data.world.inspection import CHANNEL_NAMES, LEGACY_RULES, SELECTED_BY
 from customs_risk.data.world.offences import OffencePlan
@@ -17,7 +22,7 @@ from customs_risk.data.world.simulate import Simulation
 from customs_risk.data.world.traders import IMPORTER_CLASSES, TRANSPORT_MODES, Traders
 from customs_risk.data.world_config import WorldConfig
 
-EXTRA_DECLARATION_COLUMNS: tuple[str, ...] = ("procedure_code", "payment_type", "incoterm")
+EXTRA_DECLARATION_COLUMNS: tuple[str, ...] = CATEGORICAL_DECLARATION_COLUMNS
 TRUTH_COLUMNS: tuple[str, ...] = (
     "declaration_id",
     "item_no",

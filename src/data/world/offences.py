@@ -135,7 +135,7 @@ def plan_offences(
     cum = np.cumsum(lam, axis=1)
     pick = ((rng.random(n) * total)[:, None] >= cum).sum(axis=1)
     otype = (np.minimum(pick, len(OFFENCE_TYPES) - 1) + 1).astype(np.int8)
-    revenue = np.zeros(n)
+    revenue: np.ndarray = np.zeros(n)
     for t in (UNDER, MISC, ORIGIN, QUANTITY):
         sel = otype == t
         revenue[sel] = stakes[sel, t - 1]
