@@ -61,11 +61,13 @@ class FeatureState:
     # columns -----------------------------------------------------------------------------
     @property
     def numeric_columns(self) -> list[str]:
-        """Numeric feature names, in output order."""
-        cols = list(DECLARATION_NUMERIC) + list(self.extra_numeric)
-        if self.config.prices:
-            cols += PRICE_NUMERIC
-        return cols + history_columns(list(self.entities))
+        """Numeric feature names, in output order (built once: serving reads them per call)."""
+        if "numeric" not in self._cache:
+            cols = list(DECLARATION_NUMERIC) + list(self.extra_numeric)
+            if self.config.prices:
+                cols += PRICE_NUMERIC
+            self._cache["numeric"] = cols + history_columns(list(self.entities))
+        return list(self._cache["numeric"])
 
     @property
     def numeric_position(self) -> dict[str, int]:
@@ -76,11 +78,13 @@ class FeatureState:
 
     @property
     def categorical_columns(self) -> list[str]:
-        """Categorical feature names, in output order."""
-        cols = list(DECLARATION_CATEGORICAL) + list(self.extra_categorical)
-        if "importer" in self.entities:
-            cols.append(GRADE_COLUMN)
-        return cols
+        """Categorical feature names, in output order (built once)."""
+        if "categorical" not in self._cache:
+            cols = list(DECLARATION_CATEGORICAL) + list(self.extra_categorical)
+            if "importer" in self.entities:
+                cols.append(GRADE_COLUMN)
+            self._cache["categorical"] = cols
+        return list(self._cache["categorical"])
 
     @property
     def feature_columns(self) -> list[str]:

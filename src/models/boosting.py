@@ -138,18 +138,15 @@ class BoostedModel:
         feature_types: list[str],
         approximate: bool = False,
     ) -> np.ndarray:
-        dm = xgb.DMatrix(
-            matrix,
-            feature_names=self.feature_names,
-            feature_types=feature_types,
-            enable_categorical=True,
-            nthread=1,
-        )
+        # the matrix's columns are the booster's features in order: no names to set and check
+        # (names cost 0.4 ms of a 1-row DMatrix, the check 0.08 ms of its prediction)
+        dm = xgb.DMatrix(matrix, feature_types=feature_types, enable_categorical=True, nthread=1)
         contrib = booster.predict(
             dm,
             pred_contribs=True,
             approx_contribs=approximate,
             iteration_range=(0, self.rounds),
+            validate_features=False,
         )
         return contrib[:, :-1]
 

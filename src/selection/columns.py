@@ -74,10 +74,16 @@ def _kind_of_series(series: pd.Series) -> Kind:
     return "text"
 
 
+_EPOCH = dt.datetime(1970, 1, 1)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
 def _wall_ns(value: Any) -> int:
     """Wall-clock nanoseconds of one timestamp-like value."""
     if _missing(value):
         return NAT
+    if type(value) is dt.datetime:  # the service's records: integer arithmetic, no Timestamp
+        return (value.replace(tzinfo=None) - _EPOCH) // _MICROSECOND * 1000
     ts = pd.Timestamp(value)
     if ts.tzinfo is not None:
         ts = ts.tz_localize(None)
