@@ -297,18 +297,19 @@ class ProfileHits:
         return idx, action
 
 
-def _text_table(crit: Criterion, uniques: list[str]) -> np.ndarray:
+def _text_table(crit: Criterion, uniques: list[str]) -> list[bool]:
     """Per distinct value: does it satisfy the criterion?"""
-    op, value, n = crit.op, crit.value, len(uniques)
+    op, value = crit.op, crit.value
     if op == "prefix":
         prefixes = tuple(value)
-        return np.fromiter((u.startswith(prefixes) for u in uniques), dtype=bool, count=n)
+        return [u.startswith(prefixes) for u in uniques]
     if op == "eq":
         target = as_text(value)
-        return np.fromiter((u == target for u in uniques), dtype=bool, count=n)
+        return [u == target for u in uniques]
     wanted = crit.text_values
-    table = np.fromiter((u in wanted for u in uniques), dtype=bool, count=n)
-    return ~table if op == "not_in" else table
+    if op == "not_in":
+        return [u not in wanted for u in uniques]
+    return [u in wanted for u in uniques]
 
 
 def _criterion_mask(cols: Columns, crit: Criterion) -> np.ndarray:
@@ -320,8 +321,9 @@ def _criterion_mask(cols: Columns, crit: Criterion) -> np.ndarray:
         if arrow is not None:
             return _arrow_text_mask(arrow, crit)
         codes, uniques = cols.factorized(crit.field)
-        table = np.append(_text_table(crit, uniques), False)
-        return table[codes]
+        table = _text_table(crit, uniques)
+        table.append(False)  # code -1: missing
+        return np.array(table, dtype=bool)[codes]
     if op == "prefix":
         raise ValueError(f"prefix needs a text column, {crit.field!r} holds {kind}s")
     values = value if isinstance(value, list) else [value]
@@ -459,13 +461,15 @@ def evaluate_profiles(
             not_applied.append(_status(profile, day_numbers, outside))
             if outside == n:
                 continue
-        mask = np.ones(n, dtype=bool) if valid is None else valid
+        mask: np.ndarray | None = valid
         for i, crit in enumerate(profile.criteria):
             try:
-                mask &= _criterion_mask(cols, crit)
+                hit = _criterion_mask(cols, crit)
             except ValueError as exc:
                 raise ProfileError(profile.source, f"criteria.{i}", str(exc), profile.id) from exc
+            mask = hit if mask is None else mask & hit
             if not mask.any():
                 break
-        matrix[:, j] = mask
+        if mask is not None:
+            matrix[:, j] = mask
     return ProfileHits(profiles.profiles, matrix, not_applied)
