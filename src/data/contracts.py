@@ -11,6 +11,10 @@ once. Derived from them:
 - ``customs_risk.serving.schemas``: the request and response models of the API;
 - ``customs_risk.serving.store``: the columns of the outcomes and decisions tables.
 
+The rules across an outcome's fields (:func:`outcome_rule_violations`) are here too, next to
+:data:`OUTCOME`: file validation quarantines the rows that break them and the store (so
+``POST /outcomes``) refuses them.
+
 Booleans and numbers follow one rule everywhere (``customs_risk.data.coercion``). Timestamps are
 naive UTC within [:data:`TIME_MIN`, :data:`TIME_MAX`).
 
@@ -22,9 +26,11 @@ A decision field belongs to one or more views: ``answer`` (the ``POST /score`` r
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -279,6 +285,81 @@ OUTCOME = RecordSpec(
     key=tuple(KEY),
     description="One inspection result; recovered_revenue null means the source does not say.",
 )
+
+
+class RuleViolation(NamedTuple):
+    """One refused row: its position in the batch or file (None: the whole batch), the field
+    and the reason."""
+
+    row: int | None
+    field: str
+    reason: str
+
+
+def _known(values: pd.Series) -> np.ndarray:
+    """A boolean test's result with unknown (null) values as False."""
+    return np.asarray(values.astype("boolean").fillna(False), dtype=bool)
+
+
+def outcome_rule_masks(frame: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
+    """The rules across an outcome's fields (DESIGN.md "Rules"), as (field, reason, rows that
+    break it) with one boolean per row of ``frame``:
+
+    - fraud_type is "none" exactly when fraud_found is false (a null fraud_type: unknown, allowed);
+    - critical implies fraud_found;
+    - recovered_revenue > 0 implies fraud_found.
+
+    ``frame`` holds typed columns (after coercion); an absent optional column and a null value
+    break no rule (values of the wrong type or outside the enumeration are the field checks'
+    business).
+    """
+    n = len(frame)
+
+    def test(column: str, check: Callable[[pd.Series], pd.Series]) -> np.ndarray:
+        if column not in frame:
+            return np.zeros(n, dtype=bool)
+        return _known(check(frame[column]))
+
+    found = test("fraud_found", lambda s: s.eq(True))
+    not_found = test("fraud_found", lambda s: s.eq(False))
+    type_none = test("fraud_type", lambda s: s.eq("none"))
+    type_offence = test("fraud_type", lambda s: s.isin(FRAUD_TYPES[1:]))
+    critical = test("critical", lambda s: s.eq(True))
+    revenue = test("recovered_revenue", lambda s: s.gt(0))
+    return [
+        (
+            "fraud_type",
+            "an offence type though fraud_found is false (none exactly when no fraud was found)",
+            not_found & type_offence,
+        ),
+        (
+            "fraud_type",
+            "none though fraud_found is true (none exactly when no fraud was found)",
+            found & type_none,
+        ),
+        (
+            "critical",
+            "true though fraud_found is false (critical implies fraud_found)",
+            not_found & critical,
+        ),
+        (
+            "recovered_revenue",
+            "above 0 though fraud_found is false (recovered revenue implies fraud_found)",
+            not_found & revenue,
+        ),
+    ]
+
+
+def outcome_rule_violations(frame: pd.DataFrame) -> list[RuleViolation]:
+    """Every (row, field, reason) of ``frame`` that breaks an outcome rule
+    (:func:`outcome_rule_masks`), by row (positions, 0-based), then in rule order."""
+    found = [
+        RuleViolation(int(row), field, reason)
+        for field, reason, mask in outcome_rule_masks(frame)
+        for row in np.flatnonzero(mask)
+    ]
+    return sorted(found, key=lambda v: v.row or 0)
+
 
 PROFILE_HIT = RecordSpec(
     "profile_hit",

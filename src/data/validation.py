@@ -1,6 +1,8 @@
 """Validate a dataset folder against the contracts; report every violation and quarantine bad rows.
 
 Each violation names the file, the column, the row (0-based position in the file) and the reason.
+Outcomes are checked field by field, against the rules across their fields (the ones the store
+applies, ``contracts.outcome_rule_masks``) and against the declarations (known, declared before).
 Rejected rows are written to ``DIR/quarantine.parquet`` (source file, row, key, reason and the
 original record as JSON); the input files are never modified.
 """
@@ -30,6 +32,7 @@ from customs_risk.data.contracts import (
     DeclarationSchema,
     OutcomeSchema,
     RecordSpec,
+    outcome_rule_masks,
 )
 
 VIOLATION_COLUMNS = ["file", "column", "row", "declaration_id", "item_no", "reason", "value"]
@@ -212,11 +215,19 @@ def validate_frames(
         outc = _coerce(outcomes, OUTCOME, OUTCOMES_FILE, out)
         if not missing_o:
             _check_schema(outc, OutcomeSchema, OUTCOMES_FILE, out, set())
+            _check_outcome_rules(outc, out)
         _duplicate_rows(outc, OUTCOMES_FILE, out)
         n_rows[OUTCOMES_FILE] = len(outc)
         if not missing and not missing_o:
             _check_outcome_links(decl, outc, out)
     return ValidationReport(out.frame(), n_rows), decl, outc
+
+
+def _check_outcome_rules(outc: pd.DataFrame, out: _Collector) -> None:
+    """The rules across an outcome's fields (``contracts.outcome_rule_masks``, the ones the
+    store and ``POST /outcomes`` apply)."""
+    for column, reason, rows in outcome_rule_masks(outc):
+        out.add(OUTCOMES_FILE, column, np.flatnonzero(rows), outc, reason)
 
 
 def _check_outcome_links(decl: pd.DataFrame, outc: pd.DataFrame, out: _Collector) -> None:

@@ -55,9 +55,10 @@ STRATEGY_STYLES: dict[str, tuple[str | None, str]] = {
 # --------------------------------------------------------------------------- locations
 
 
-def mlflow_settings(default: str = "sqlite:///../mlflow.db") -> MlflowSettings:
-    """Settings of the tracking store: ``$CUSTOMS_RISK_MLFLOW_URI`` or ``default``; the
-    experiment and model names are the project's (``customs-risk``)."""
+def mlflow_settings(default: str = "sqlite:///mlflow.db") -> MlflowSettings:
+    """Settings of the tracking store: ``$CUSTOMS_RISK_MLFLOW_URI`` or ``default`` (a relative
+    SQLite file is the project root's, from notebooks/ too); the experiment and model names are
+    the project's (``customs-risk``)."""
     return MlflowSettings(uri=os.environ.get(MLFLOW_ENV) or default)
 
 

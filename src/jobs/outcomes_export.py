@@ -38,8 +38,8 @@ def run(options: OutcomesExportOptions) -> int:
     from customs_risk.serving.export import export
     from customs_risk.serving.store import Store, StoreSettings
 
-    url = options.store_url or StoreSettings().resolved_url()
     try:
+        url = options.store_url or StoreSettings().resolved_url()
         missing = _missing_sqlite_file(url)
         if missing is not None:
             return _fail(f"no store at {missing} (SQLite file not found)")

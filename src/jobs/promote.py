@@ -30,8 +30,8 @@ def run(options: PromoteOptions) -> int:
     from customs_risk.models.tracking import MlflowSettings
 
     console = Console()
-    settings = MlflowSettings()
     try:
+        settings = MlflowSettings()  # a relative SQLite URL outside a project: refused
         if options.to is not None:
             previous = rollback(settings, options.to)
             console.print(f"champion -> v{options.to} (was v{previous})")

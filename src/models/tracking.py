@@ -1,7 +1,9 @@
 """MLflow: tracking settings, the served unit as one pyfunc model, registry and loading.
 
 Defaults are embedded: ``sqlite:///mlflow.db`` and artifacts under ``mlartifacts/`` in the
-working directory; any tracking URI (an MLflow server, PostgreSQL) is a setting
+project root (``customs_risk.data.locations``: relative SQLite URLs and folders resolve there,
+whatever the current directory; without a project root a relative URL whose file does not exist
+is refused); any tracking URI (an MLflow server, PostgreSQL) is a setting
 (``CUSTOMS_RISK_MLFLOW_URI``), not a code change.
 """
 
@@ -13,8 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from customs_risk.data.locations import resolve_folder, resolve_sqlite_url
 from customs_risk.models.bundle import RiskModel
 
 if TYPE_CHECKING:
@@ -34,6 +38,18 @@ class MlflowSettings(BaseSettings):
     artifact_root: str = "mlartifacts"
     experiment: str = "customs-risk"
     model_name: str = "customs-risk"
+
+    @field_validator("uri")
+    @classmethod
+    def _absolute_sqlite(cls, value: str) -> str:
+        """A relative SQLite file lives under the project root (or is refused)."""
+        return resolve_sqlite_url(value, "CUSTOMS_RISK_MLFLOW_URI")
+
+    @field_validator("artifact_root")
+    @classmethod
+    def _absolute_folder(cls, value: str) -> str:
+        """A relative folder lives under the project root (else the current directory)."""
+        return value if "://" in value else str(resolve_folder(value))
 
 
 def configure(settings: MlflowSettings | None = None) -> MlflowSettings:

@@ -5,9 +5,14 @@
   shutdown); thresholds from the model or, when ``CUSTOMS_RISK_SERVE_THRESHOLDS`` names a file,
   from the daily refresh (``thresholds_file``);
 - ``POST /outcomes``: inspection results, bearer token ``CUSTOMS_RISK_API_TOKEN`` (401 without or
-  with a wrong token; 503 while the variable is unset), idempotent on (declaration_id, item_no);
+  with a wrong token, 503 while the variable is unset: checked before the body is read),
+  idempotent on (declaration_id, item_no); a request with a row that breaks the contract or the
+  outcome rules stores nothing (422 listing every refused row with field and reason);
 - ``GET /model``: the model being served; BentoML's ``/livez``, ``/readyz`` (503 until the model
   is loaded, and for good if it fails to load), ``/metrics`` and ``/docs.json``.
+
+Bodies over ``CUSTOMS_RISK_SERVE_MAX_REQUEST_BYTES`` get 413 whatever their transfer encoding;
+a client error is logged as one line, not a traceback (``RequestGate``).
 
 Run: ``customs-risk serve`` or ``bentoml serve customs_risk.serving.service:CustomsRiskService``.
 """
@@ -16,8 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import hmac
-import json
 import logging
 import os
 import uuid
@@ -32,6 +35,7 @@ from pydantic import Field
 from starlette.responses import JSONResponse, Response
 
 from customs_risk.serving.decision_writer import DecisionWriter
+from customs_risk.serving.gate import RequestGate, install_client_error_filter
 from customs_risk.serving.schemas import (
     MAX_ITEMS,
     MAX_OUTCOMES,
@@ -50,9 +54,9 @@ SETTINGS.apply_bentoml_home()
 # for a `bentoml serve` started by hand; `customs-risk serve` and the harness set it before
 # BentoML starts (here is late for part of its instrumentation)
 os.environ.update(tracing_environment(os.environ))
-JSON_ROUTES = frozenset({"/score", "/outcomes"})
 http_app = FastAPI(title="customs-risk model info")
 logging.getLogger("customs_risk.selection.decide").setLevel(logging.ERROR)
+install_client_error_filter()
 
 
 def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> Any:
@@ -60,54 +64,6 @@ def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> Any
     BentoML reads for the OpenAPI document, while any handler may answer a Response)."""
     ctx.response.status_code = status
     return JSONResponse({"error": message, **extra}, status_code=status)
-
-
-class BodyLimit:
-    """ASGI middleware: 413 for request bodies over ``max_bytes`` (declared or streamed)."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
-        if scope.get("path") in JSON_ROUTES and media != b"application/json":
-            await _send_json(send, 415, {"error": "Content-Type must be application/json"})
-            return
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
-            return
-        seen = 0
-
-        async def limited_receive() -> dict:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _send_json(send: Any, status: int, payload: dict) -> None:
-    body = json.dumps(payload).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 @bentoml.service(
@@ -216,16 +172,11 @@ class CustomsRiskService:
         outcomes: Annotated[list[Outcome], Field(min_length=1, max_length=MAX_OUTCOMES)],
         ctx: bentoml.Context,
     ) -> OutcomesResponse:
-        """Store inspection results (bearer token); repeats of a key count as duplicates."""
+        """Store inspection results (bearer token, checked by ``RequestGate`` before the body is
+        read); repeats of a key count as duplicates. A request with any row that breaks the
+        contract or its rules stores nothing: 422 listing every refused row."""
         from customs_risk.serving.store import OutcomeRejected, Store
 
-        token = self.settings.api_token
-        if not token:
-            return _error(ctx, 503, "outcome intake disabled: CUSTOMS_RISK_API_TOKEN is not set")
-        given = ctx.request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
-            return _error(ctx, 401, "a valid bearer token is required")
         if not outcomes:
             return _error(ctx, 422, "outcomes: at least one row is required")
         if len(outcomes) > self.settings.max_outcomes:
@@ -235,8 +186,12 @@ class CustomsRiskService:
         try:
             counts = self.store.add_outcomes([o.model_dump() for o in outcomes])
         except OutcomeRejected as exc:
+            refused = [{"row": p.row, "field": p.field, "reason": p.reason} for p in exc.problems]
             where = f"outcomes[{exc.row}].{exc.field}" if exc.row is not None else exc.field
-            return _error(ctx, 422, f"{where}: {exc.reason}")
+            rows = len({p.row for p in exc.problems})
+            count = f"{rows} row{'s' if rows != 1 else ''} refused"
+            message = f"{where}: {exc.reason} ({count}, nothing stored)"
+            return _error(ctx, 422, message, refused=refused)
         return OutcomesResponse(**counts)
 
     @http_app.get("/model", response_model=ModelInfo)
@@ -303,5 +258,5 @@ def _dumps(payload: Any) -> bytes:
 
 # the service decorator returns BentoML's Service wrapper, which its type hints do not describe
 CustomsRiskService.add_asgi_middleware(  # type: ignore[attr-defined]
-    BodyLimit, max_bytes=SETTINGS.max_request_bytes
+    RequestGate, max_bytes=SETTINGS.max_request_bytes, token=SETTINGS.api_token
 )

@@ -34,7 +34,11 @@ class ServeSettings(BaseSettings):
     seed: int = Field(0, ge=0, description="seed of the random control draw")
     max_items: int = Field(10_000, ge=1, description="declarations per /score request")
     max_outcomes: int = Field(50_000, ge=1, description="outcome rows per /outcomes request")
-    max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="request body limit")
+    max_request_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        description="request body limit: 413 over it, declared or chunked",
+    )
     workers: int = Field(1, ge=1, description="server worker processes (each loads the model)")
     xgb_nthread: int = Field(1, ge=1, description="XGBoost threads per prediction")
     inline_max: int = Field(8, ge=0, description="requests up to this size skip the thread pool")
@@ -50,7 +54,8 @@ class ServeSettings(BaseSettings):
     api_token: str | None = Field(
         None,
         validation_alias=AliasChoices("CUSTOMS_RISK_API_TOKEN", "api_token"),
-        description="bearer token for POST /outcomes; unset: the endpoint answers 503",
+        description="bearer token for POST /outcomes (checked before the body is read); unset: "
+        "the endpoint answers 503",
     )
     bentoml_home: Path | None = Field(
         None,

@@ -1,6 +1,7 @@
 """The outcome and decision store: inspection results and channel decisions in SQL.
 
-SQLite (a file, WAL mode, busy timeout) by default; PostgreSQL through a
+SQLite (a file, WAL mode, busy timeout; a relative file under the project root, see
+``customs_risk.data.locations``) by default; PostgreSQL through a
 ``postgresql+psycopg://`` URL with the same code. Outcomes are idempotent on
 (declaration_id, item_no): the first write of a key wins, repeats count as duplicates.
 """
@@ -34,7 +35,10 @@ from customs_risk.data.contracts import (
     FieldSpec,
     OutcomeSchema,
     RecordSpec,
+    RuleViolation,
+    outcome_rule_violations,
 )
+from customs_risk.data.locations import resolve_sqlite_url
 
 ENV_URL = "CUSTOMS_RISK_STORE_URL"
 DEFAULT_PATH = Path("data/store/outcomes.db")
@@ -47,7 +51,8 @@ T = TypeVar("T")
 
 
 class StoreSettings(BaseSettings):
-    """``CUSTOMS_RISK_STORE_URL`` or ``CUSTOMS_RISK_STORE_PATH`` (a SQLite file)."""
+    """``CUSTOMS_RISK_STORE_URL`` or ``CUSTOMS_RISK_STORE_PATH`` (a SQLite file); a relative
+    SQLite file lives under the project root (``customs_risk.data.locations``)."""
 
     model_config = SettingsConfigDict(env_prefix="CUSTOMS_RISK_STORE_")
 
@@ -55,17 +60,39 @@ class StoreSettings(BaseSettings):
     path: Path = DEFAULT_PATH
 
     def resolved_url(self) -> str:
-        """The URL, else ``sqlite:///<path>``."""
-        return self.url or f"sqlite:///{self.path}"
+        """The URL, else ``sqlite:///<path>``; relative files made absolute (or refused)."""
+        setting = ENV_URL if self.url else "CUSTOMS_RISK_STORE_PATH"
+        return resolve_sqlite_url(self.url or f"sqlite:///{self.path}", setting)
 
 
 class OutcomeRejected(ValueError):
-    """An outcome row breaks the contract; nothing of its batch was written."""
+    """Outcome rows break the contract or its rules; nothing of their batch was written.
 
-    def __init__(self, field: str, row: int | None, reason: str) -> None:
+    ``problems``: every refusal found, as (row, field, reason), by row (the checks of one type
+    stop at its first bad value; the field checks and the rules report every row);
+    ``field``, ``row`` and ``reason`` are the first.
+    """
+
+    def __init__(
+        self,
+        field: str,
+        row: int | None,
+        reason: str,
+        problems: Sequence[RuleViolation] | None = None,
+    ) -> None:
         where = f"row {row}" if row is not None else "batch"
-        super().__init__(f"outcome {where}, field {field!r}: {reason}")
+        self.problems: list[RuleViolation] = list(problems or [RuleViolation(row, field, reason)])
+        more = len(self.problems) - 1
+        tail = f" (and {more} more)" if more > 0 else ""
+        super().__init__(f"outcome {where}, field {field!r}: {reason}{tail}")
         self.field, self.row, self.reason = field, row, reason
+
+    @classmethod
+    def of(cls, problems: Sequence[RuleViolation]) -> OutcomeRejected:
+        """The rejection of a non-empty list of problems (sorted by row, the batch's last)."""
+        ordered = sorted(problems, key=lambda p: (p.row is None, p.row or 0))
+        first = ordered[0]
+        return cls(first.field, first.row, first.reason, ordered)
 
 
 metadata = sa.MetaData()
@@ -176,7 +203,7 @@ class Store:
     """Outcomes and decisions in one SQL database (SQLite file or PostgreSQL)."""
 
     def __init__(self, url: str | None = None) -> None:
-        self.url = url or StoreSettings().resolved_url()
+        self.url = resolve_sqlite_url(url, "store URL") if url else StoreSettings().resolved_url()
         self.engine = _make_engine(self.url)
         self._ready = False
 
@@ -434,7 +461,9 @@ _COERCE: dict[str, Callable[[pd.Series, str], pd.Series]] = {
 
 
 def validate_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Coerce rows to the outcome contract and check it (OutcomeSchema); first failure raises.
+    """Coerce rows to the outcome contract and check it: the field checks (OutcomeSchema) and
+    the rules across fields (``outcome_rule_violations``). Raises :class:`OutcomeRejected` with
+    every refused row (a value of the wrong type: the first of its field).
 
     Row numbers are positions in the batch (0-based). Returns the contract columns only.
     """
@@ -448,22 +477,33 @@ def validate_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.Da
         values = frame[column] if column in frame else pd.Series([None] * len(frame), dtype=object)
         out[column] = _COERCE[f.kind](values.reset_index(drop=True), column)
     typed = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+    problems: list[RuleViolation] = []
     try:
         OutcomeSchema.validate(typed, lazy=True)
     except pa_errors.SchemaErrors as exc:
-        raise _rejection(exc.failure_cases) from None
+        problems += _schema_problems(exc.failure_cases)
+    problems += outcome_rule_violations(typed)
+    if problems:
+        raise OutcomeRejected.of(problems)
     return typed
 
 
-def _rejection(cases: pd.DataFrame) -> OutcomeRejected:
-    """The earliest failing row (then column) of pandera's failure cases."""
-    cases = cases.assign(row=pd.to_numeric(cases["index"], errors="coerce"))
-    first = cases.sort_values("row", na_position="last").iloc[0]
-    row = None if pd.isna(first["row"]) else int(first["row"])
-    field = str(first["column"]) if pd.notna(first["column"]) else "*"
-    value = first["failure_case"]
-    value = value.item() if isinstance(value, np.generic) else value
-    return OutcomeRejected(field, row, f"{first['check']} (value {value!r})")
+def _schema_problems(cases: pd.DataFrame) -> list[RuleViolation]:
+    """pandera's failure cases as (row, field, reason); row None: a check of the whole column."""
+    rows = pd.to_numeric(cases["index"], errors="coerce")
+    problems = []
+    for row, column, check, value in zip(
+        rows, cases["column"], cases["check"], cases["failure_case"], strict=True
+    ):
+        value = value.item() if isinstance(value, np.generic) else value
+        problems.append(
+            RuleViolation(
+                None if pd.isna(row) else int(row),
+                str(column) if pd.notna(column) else "*",
+                f"{check} (value {value!r})",
+            )
+        )
+    return problems
 
 
 def _outcome_records(frame: pd.DataFrame, received_at: dt.datetime) -> list[dict[str, Any]]:

@@ -179,3 +179,52 @@ def test_valid_rows_untouched(tmp_path, world):
 
 def test_generated_world_validates_in_process(tmp_path, world):
     assert validate_dataset(_write(tmp_path, world)).ok
+
+
+# the outcome rules (contracts.outcome_rule_masks), the ones the store and /outcomes apply
+CONTRADICTIONS = [
+    ({"fraud_found": False, "fraud_type": "undervaluation"}, "fraud_type", "offence type"),
+    ({"fraud_found": True, "fraud_type": "none"}, "fraud_type", "none though"),
+    ({"fraud_found": False, "fraud_type": "none", "critical": True}, "critical", "implies"),
+    (
+        {"fraud_found": False, "fraud_type": "none", "recovered_revenue": 1e6},
+        "recovered_revenue",
+        "implies",
+    ),
+]
+
+
+def test_contradictory_outcomes_quarantined(tmp_path, world):
+    outc = world.outcomes.copy()
+    clean = outc.index[
+        outc["fraud_found"] & ~outc["critical"] & (outc["recovered_revenue"] > 0)
+    ].to_numpy()
+    assert len(clean) > len(CONTRADICTIONS)
+    rows = [int(r) for r in clean[: len(CONTRADICTIONS)]]
+    for row, (change, _, _) in zip(rows, CONTRADICTIONS, strict=True):
+        for column, value in change.items():
+            outc.loc[row, column] = value
+        if not change["fraud_found"]:
+            outc.loc[row, "recovered_revenue"] = change.get("recovered_revenue", 0.0)
+    unknown = int(clean[len(CONTRADICTIONS)])
+    outc.loc[unknown, "fraud_type"] = None  # unknown type: allowed
+    folder = _write(tmp_path, world, outc=outc)
+    for row, (_, column, reason) in zip(rows, CONTRADICTIONS, strict=True):
+        _expect_rejected(folder, "outcomes.parquet", column, row, reason)
+    report = validate_dataset(folder)
+    assert sorted(report.rejected_rows("outcomes.parquet").tolist()) == sorted(rows)
+    quarantine = pd.read_parquet(folder / QUARANTINE_FILE)
+    mine = quarantine[quarantine["source_file"] == "outcomes.parquet"].set_index("row")
+    assert sorted(mine.index.tolist()) == sorted(rows)
+    for row, (_, column, reason) in zip(rows, CONTRADICTIONS, strict=True):
+        assert (
+            mine.loc[row, "reason"].startswith(f"{column}: ") and reason in mine.loc[row, "reason"]
+        )
+
+
+def test_kcs_style_unknown_fraud_type_validates(world):
+    outc = world.outcomes.copy()
+    outc["fraud_type"] = outc["fraud_type"].where(~outc["fraud_found"], None)
+    outc["recovered_revenue"] = float("nan")
+    report, _, _ = validate_frames(world.declarations, outc)
+    assert report.ok, report.violations.head()

@@ -2,6 +2,7 @@
 
 PostgreSQL: ``CUSTOMS_RISK_TEST_POSTGRES_URL`` (a ``postgresql+psycopg://`` URL of a role that
 may create databases; ``.ci/run`` sets one up). Each test gets its own database, dropped after.
+Without it those tests skip, and the terminal summary says how many and how to run them.
 """
 
 from __future__ import annotations
@@ -17,13 +18,26 @@ import pytest
 import sqlalchemy as sa
 
 PG_ENV = "CUSTOMS_RISK_TEST_POSTGRES_URL"
+PG_SKIP = f"PostgreSQL tests need {PG_ENV} (a server; .ci/run sets one up)"
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line when PostgreSQL tests were skipped: how many, and how to run them."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if PG_SKIP in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} PostgreSQL test{'s' if len(skipped) != 1 else ''} skipped: run them "
+            f"with {PG_ENV}=postgresql+psycopg://USER:PASSWORD@HOST:5432/DB (a role that may "
+            "create databases; each test gets its own); .ci/run sets one up",
+            yellow=True,
+        )
 
 
 def _postgres_url() -> Iterator[str]:
     admin_url = os.environ.get(PG_ENV)
     if not admin_url:
-        pytest.skip(f"PostgreSQL tests need {PG_ENV} (a server; .ci/run sets one up)")
+        pytest.skip(PG_SKIP)
     name = f"customs_risk_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:

@@ -275,6 +275,7 @@ def test_store_takes_pandas_booleans_and_ints_for_floats(tmp_path: Path) -> None
     rows["fraud_found"] = rows["fraud_found"].astype("boolean")
     rows["recovered_revenue"] = np.arange(5, dtype=np.int64)
     rows["fraud_found"] = True
+    rows["fraud_type"] = "undervaluation"  # the rules: an offence type with fraud found
     with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
         assert store.add_outcomes(rows)["inserted"] == 5
         back = store.outcomes_frame()

@@ -4,6 +4,7 @@ store, served by ``bentoml serve`` (no mocks)."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import os
 import re
 import subprocess
@@ -22,6 +23,7 @@ from customs_risk.serving.harness import LocalServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-123"
+SMALL_LIMIT = 64 * 1024  # body limit of the second server
 CHANNELS = {"red", "orange", "green"}
 pytestmark = pytest.mark.slow
 
@@ -83,7 +85,8 @@ def _thresholds_file(trained: dict[str, Any]) -> Path:
 
 @pytest.fixture(scope="module")
 def servers(trained: dict[str, Any]):
-    """The main server and one whose model tag does not exist (started together)."""
+    """The main server and one whose model tag does not exist (started together); the second
+    has a 64 KiB body limit and no outcome token."""
     tmp = trained["tmp"]
     follow = {
         "CUSTOMS_RISK_SERVE_THRESHOLDS": str(_thresholds_file(trained)),
@@ -96,6 +99,8 @@ def servers(trained: dict[str, Any]):
             trained,
             CUSTOMS_RISK_SERVE_MODEL_TAG="customs-risk:doesnotexist",
             CUSTOMS_RISK_STORE_URL=f"sqlite:///{tmp}/store/broken.db",
+            CUSTOMS_RISK_SERVE_MAX_REQUEST_BYTES=str(SMALL_LIMIT),
+            CUSTOMS_RISK_API_TOKEN="",
         ),
         log_path=tmp / "broken.log",
         cwd=ROOT,
@@ -495,3 +500,184 @@ def test_refreshed_thresholds_are_followed(
     info, decisions = served()
     assert info["source"] == "model"
     assert len({d["model_channel"] for d in decisions}) > 1
+
+
+# --- bodies, access, client errors (issue 13) ------------------------------------------------
+
+
+def _chunked(body: bytes, size: int = 1024 * 1024, pause: float = 0.0):
+    """``body`` as a generator: httpx sends it with Transfer-Encoding: chunked."""
+    for k in range(0, len(body), size):
+        if pause:
+            time.sleep(pause)
+        yield body[k : k + size]
+
+
+def _json(payload: Any) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def _post_chunked(url: str, body: bytes, token: str | None = None, **kw: Any) -> httpx.Response:
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    return httpx.post(url, content=_chunked(body, **kw), headers=headers, timeout=120)
+
+
+def test_chunked_oversize_bodies_get_413(server: LocalServer, declarations: list) -> None:
+    huge = b'{"declarations": [' + b" " * (33 * 1024 * 1024) + b"]}"
+    for route in ("/score", "/outcomes"):
+        r = _post_chunked(f"{server.url}{route}", huge, token=TOKEN)
+        assert r.status_code == 413, (route, r.status_code, r.text)
+        assert "request body over" in r.json()["error"]
+    # chunked bodies under the limit reach the API whole
+    body = _json({"declarations": declarations[:20]})
+    r = _post_chunked(f"{server.url}/score", body, size=1000)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["decisions"]) == 20
+    rows = _json({"outcomes": [_outcome(i, "CHUNK") for i in range(30)]})
+    r = _post_chunked(f"{server.url}/outcomes", rows, token=TOKEN, size=500)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"inserted": 30, "duplicates": 0}
+
+
+def test_slow_chunked_body_over_the_limit(servers: dict, declarations: list) -> None:
+    """The second server (64 KiB limit, no model): a body trickling in 4 KiB chunks is
+    refused once it passes the limit; one under the limit passes the gate (503: no model)."""
+    small = servers["broken"]
+    small.wait(503)
+    url = f"{small.url}/score"
+    trickle = b'{"declarations": [' + b" " * (2 * SMALL_LIMIT) + b"]}"
+    r = _post_chunked(url, trickle, size=4096, pause=0.002)
+    assert r.status_code == 413, r.text
+    r = _post_chunked(url, _json({"declarations": declarations[:1]}), size=100)
+    assert r.status_code == 503 and r.json()["error"] == "model not loaded"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"outcomes": [{"fraud_found": "yes"}]}', b'{"outcomes": []}', b""],
+)
+def test_outcomes_token_checked_before_the_body(server: LocalServer, body: bytes) -> None:
+    url = f"{server.url}/outcomes"
+    for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": TOKEN}):
+        r = httpx.post(url, content=body, headers={"content-type": "application/json", **headers})
+        assert r.status_code == 401, (headers, r.text)
+        assert r.json() == {"error": "a valid bearer token is required"}
+        assert r.headers["www-authenticate"] == "Bearer"
+    auth = {"content-type": "application/json", "authorization": f"Bearer {TOKEN}"}
+    assert httpx.post(url, content=body, headers=auth).status_code == 400
+    # nor is the size looked at first
+    huge = b" " * (33 * 1024 * 1024)
+    assert _post_chunked(url, huge, token="wrong").status_code == 401
+
+
+def test_outcomes_disabled_without_token(servers: dict) -> None:
+    small = servers["broken"]
+    small.wait(503)
+    for token in (None, TOKEN):
+        r = _post_outcomes(small, [_outcome(1, "OFF")], token=token)
+        assert r.status_code == 503, r.text
+        assert "CUSTOMS_RISK_API_TOKEN" in r.json()["error"]
+    assert _post_chunked(f"{small.url}/outcomes", b"{bad", token=TOKEN).status_code == 503
+
+
+CONTRADICTIONS = [
+    ({"fraud_found": False, "fraud_type": "undervaluation"}, "fraud_type"),
+    ({"fraud_found": True, "fraud_type": "none"}, "fraud_type"),
+    ({"fraud_found": False, "fraud_type": "none", "critical": True}, "critical"),
+    (
+        {"fraud_found": False, "fraud_type": "none", "recovered_revenue": 1_000_000.0},
+        "recovered_revenue",
+    ),
+]
+
+
+def _stored_with(trained: dict, prefix: str) -> int:
+    from customs_risk.serving.store import Store
+
+    store = Store(_server_env(trained)["CUSTOMS_RISK_STORE_URL"])
+    try:
+        return int(store.outcomes_frame()["declaration_id"].str.startswith(prefix).sum())
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(("change", "field"), CONTRADICTIONS)
+def test_contradictory_outcome_refused(
+    server: LocalServer, trained: dict, change: dict, field: str
+) -> None:
+    prefix = f"CONTRA{CONTRADICTIONS.index((change, field))}-"
+    rows = [_outcome(i, prefix) for i in range(6)]
+    rows[4].update(change)
+    r = _post_outcomes(server, rows)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["error"].startswith(f"outcomes[4].{field}: ")
+    assert [(p["row"], p["field"]) for p in body["refused"]] == [(4, field)]
+    assert _stored_with(trained, prefix) == 0
+
+
+def test_every_refused_outcome_listed(server: LocalServer, trained: dict) -> None:
+    rows = [_outcome(i, "CONTRALL") for i in range(10)]
+    for k, (change, _) in enumerate(CONTRADICTIONS):
+        rows[2 * k + 1].update(change)
+    rows[8]["fraud_type"] = None  # unknown: allowed whatever fraud_found says
+    r = _post_outcomes(server, rows)
+    assert r.status_code == 422, r.text
+    refused = r.json()["refused"]
+    assert [(p["row"], p["field"]) for p in refused] == [
+        (2 * k + 1, field) for k, (_, field) in enumerate(CONTRADICTIONS)
+    ]
+    assert all(p["reason"] for p in refused)
+    assert "4 rows refused, nothing stored" in r.json()["error"]
+    assert _stored_with(trained, "CONTRALL") == 0
+    good = [row for k, row in enumerate(rows) if k % 2 == 0]
+    assert _post_outcomes(server, good).json() == {"inserted": 5, "duplicates": 0}
+
+
+def test_customs_value_zero_is_scored(server: LocalServer, declarations: list) -> None:
+    item = dict(declarations[7], customs_value=0.0, duty_declared=0.0)
+    r = _score(server, [item, declarations[8]])
+    assert r.status_code == 200, r.text
+    first = r.json()["decisions"][0]
+    assert first["declaration_id"] == item["declaration_id"] and first["channel"] in CHANNELS
+
+
+def test_client_errors_logged_as_one_line(
+    server: LocalServer, trained: dict, declarations: list
+) -> None:
+    log_path = trained["tmp"] / "server.log"
+    before = log_path.stat().st_size
+    bad_item = dict(declarations[0], customs_value=-1)
+    contradictory = dict(_outcome(7, "LOGLINE"), fraud_found=False)
+    answers = [
+        _score(server, [declarations[0], bad_item]).status_code,
+        _score(server, []).status_code,
+        httpx.post(
+            f"{server.url}/score",
+            content=b"{not json",
+            headers={"content-type": "application/json"},
+        ).status_code,
+        _post_outcomes(server, [{**_outcome(1, "LOGLINE"), "channel": "blue"}]).status_code,
+        _post_outcomes(server, [contradictory]).status_code,
+        _post_outcomes(server, [_outcome(2, "LOGLINE")], token="wrong").status_code,
+    ]
+    assert answers == [400, 400, 400, 400, 422, 401]
+    deadline = time.monotonic() + 10
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        with log_path.open("rb") as f:
+            f.seek(before)
+            lines = f.read().decode(errors="replace").splitlines()
+        if sum("client error" in line for line in lines) >= len(answers):
+            break
+        time.sleep(0.2)
+    text = "\n".join(lines)
+    assert "Traceback" not in text, text
+    logged = [line for line in lines if "client error" in line]
+    assert len(logged) == len(answers), text
+    assert len(lines) <= 2 * len(answers), text
+    assert "POST /score -> 400: declarations.1.customs_value" in text
+    assert "POST /outcomes -> 422: outcomes[0].fraud_type" in text
+    assert "POST /outcomes -> 401" in text

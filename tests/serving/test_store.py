@@ -65,7 +65,8 @@ def test_same_rows_twice_stored_once(store_url: str, outcomes: Make) -> None:
 
 def test_first_write_wins(store_url: str, outcomes: Make) -> None:
     rows = outcomes(3)
-    changed = rows.assign(channel="red", recovered_revenue=99.0)
+    revenue = rows["recovered_revenue"].where(~rows["fraud_found"], 99.0)  # the rules hold
+    changed = rows.assign(channel="red", recovered_revenue=revenue)
     with Store(store_url) as store:
         store.add_outcomes(rows)
         assert store.add_outcomes(changed) == {"inserted": 0, "duplicates": 3}
@@ -108,6 +109,46 @@ def test_invalid_row_rejected_nothing_written(
     assert isinstance(err.value, ValueError)
     assert (err.value.field, err.value.row) == (field, row)
     assert field in str(err.value) and f"row {row}" in str(err.value)
+
+
+CONTRADICTIONS = [
+    ({"fraud_found": False, "fraud_type": "undervaluation"}, "fraud_type"),
+    ({"fraud_found": True, "fraud_type": "none"}, "fraud_type"),
+    ({"fraud_found": False, "fraud_type": "none", "critical": True}, "critical"),
+    ({"fraud_found": False, "fraud_type": "none", "recovered_revenue": 5.0}, "recovered_revenue"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), CONTRADICTIONS)
+def test_contradictory_outcome_rejected_nothing_written(
+    store_url: str, outcomes: Make, change: dict, field: str
+) -> None:
+    records = outcomes(8).to_dict(orient="records")
+    records[5].update({"critical": False, "recovered_revenue": 0.0, **change})
+    with Store(store_url) as store:
+        with pytest.raises(OutcomeRejected) as err:
+            store.add_outcomes(records)
+        assert store.counts()["outcomes"] == 0
+    assert (err.value.row, err.value.field) == (5, field)
+    assert [(p.row, p.field) for p in err.value.problems] == [(5, field)]
+
+
+def test_every_refused_row_is_listed(store_url: str, outcomes: Make) -> None:
+    records = outcomes(20).to_dict(orient="records")
+    for k, (change, _) in enumerate(CONTRADICTIONS):
+        records[3 * k + 1].update({"critical": False, "recovered_revenue": 0.0, **change})
+    records[2]["channel"] = "blue"  # a field check, reported with the rules
+    records[14].update(fraud_type=None, fraud_found=True)  # unknown type: allowed
+    records[15].update(fraud_type=None, fraud_found=False, critical=False, recovered_revenue=None)
+    with Store(store_url) as store:
+        with pytest.raises(OutcomeRejected) as err:
+            store.add_outcomes(records)
+        assert store.counts()["outcomes"] == 0
+    expected = [(1, "fraud_type"), (2, "channel"), (4, "fraud_type"), (7, "critical")]
+    expected.append((10, "recovered_revenue"))
+    assert [(p.row, p.field) for p in err.value.problems] == expected
+    assert all(p.reason for p in err.value.problems)
+    assert "(and 4 more)" in str(err.value)
 
 
 def test_missing_column_rejected(store_url: str, outcomes: Make) -> None:
@@ -361,3 +402,25 @@ def test_store_created_before_office_id_gains_the_column(store_url: str) -> None
     assert stored["declaration_id"].tolist()[0] == "OLD1"
     assert pd.isna(stored["office_id"].iloc[0])
     assert stored["office_id"].iloc[1:].tolist() == declarations["office_id"].tolist()
+
+
+def test_skipped_postgresql_tests_say_how_to_run_them(tmp_path: Path) -> None:
+    """A run without a server prints one line: how many PostgreSQL tests skipped, and how."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import PG_ENV
+
+    env = {k: v for k, v in os.environ.items() if k != PG_ENV}
+    here = Path(__file__)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(here)]
+    cmd += ["-k", "test_same_rows_twice_stored_once or test_first_write_wins"]
+    done = subprocess.run(
+        cmd, env=env, cwd=here.parents[2], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "2 passed, 2 skipped" in done.stdout, done.stdout[-3000:]
+    line = next(x for x in done.stdout.splitlines() if "PostgreSQL tests skipped" in x)
+    assert line.startswith("2 PostgreSQL tests skipped: run them with " + PG_ENV + "=")
+    assert ".ci/run" in line
