@@ -179,3 +179,9 @@ class ModelInfo(BaseModel):
     thresholds: dict[str, Any] = Field(
         default_factory=dict, description="source of the served thresholds and their window"
     )
+    registry: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the served alias in the MLflow registry now (read at most every "
+        "CUSTOMS_RISK_SERVE_ALIAS_CHECK_SECONDS): alias_version, stale when it is no longer the "
+        "served version, error when the registry cannot be read",
+    )

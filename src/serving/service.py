@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 
 from customs_risk.serving.decision_writer import DecisionWriter
 from customs_risk.serving.gate import RequestGate, install_client_error_filter
+from customs_risk.serving.registry_watch import RegistryWatch
 from customs_risk.serving.schemas import (
     MAX_ITEMS,
     MAX_OUTCOMES,
@@ -84,6 +85,7 @@ class CustomsRiskService:
         self.load_error: str | None = None
         self.writer: DecisionWriter | None = None
         self.thresholds: ThresholdsFile | None = None
+        self.registry: RegistryWatch | None = None
         self.store: Any = None
         try:
             self._load()
@@ -121,6 +123,10 @@ class CustomsRiskService:
         self.store.create()
         self.writer = DecisionWriter(self.store.url)
         self.model_info = info
+        self.registry = RegistryWatch(
+            info.get("alias"), info.get("registry_version"), self.settings.alias_check_seconds
+        )
+        self.registry.start()
         # the model's objects live as long as the process: keep them out of GC passes
         gc.collect()
         gc.freeze()
@@ -199,10 +205,11 @@ class CustomsRiskService:
         """The served model: versions, training window, metrics, policy shares."""
         if self.engine is None:
             return JSONResponse({"error": "model not loaded", "reason": self.load_error}, 503)
-        assert self.thresholds is not None  # set with the engine
+        assert self.thresholds is not None and self.registry is not None  # set with the engine
         return {
             **_model_info(self.engine, self.model_info),
             "thresholds": self.thresholds.info(self.engine),
+            "registry": self.registry.info(),
         }
 
 

@@ -51,6 +51,9 @@ class ServeSettings(BaseSettings):
     thresholds_check_seconds: float = Field(
         60.0, ge=0, description="how often the thresholds file is checked for a change"
     )
+    alias_check_seconds: float = Field(
+        60.0, ge=0, description="how often GET /model reads the served alias in the registry"
+    )
     api_token: str | None = Field(
         None,
         validation_alias=AliasChoices("CUSTOMS_RISK_API_TOKEN", "api_token"),

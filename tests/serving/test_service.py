@@ -91,6 +91,8 @@ def servers(trained: dict[str, Any]):
     follow = {
         "CUSTOMS_RISK_SERVE_THRESHOLDS": str(_thresholds_file(trained)),
         "CUSTOMS_RISK_SERVE_THRESHOLDS_CHECK_SECONDS": "0",
+        "CUSTOMS_RISK_SERVE_ALIAS_CHECK_SECONDS": "0",  # /model reads the registry each time
+        **trained["env"],  # the registry of the served model (MLflow store)
     }
     main = LocalServer(_server_env(trained, **follow), log_path=tmp / "server.log", cwd=ROOT)
     main.start()
@@ -351,6 +353,38 @@ def test_model_info(server: LocalServer, trained: dict) -> None:
     assert any(k.startswith("test_") for k in info["metrics"])
     assert any(k.startswith("valid_") for k in info["metrics"])
     assert set(info["policy_shares"]) == {"red", "orange", "random_red", "random_orange"}
+
+
+def test_model_info_follows_the_registry_alias(server: LocalServer, trained: dict) -> None:
+    """A promotion or rollback while the server runs: /model says the served version is no
+    longer the alias's (stale), and not stale again once the alias is back."""
+    import mlflow
+
+    mlflow.set_tracking_uri(trained["env"]["CUSTOMS_RISK_MLFLOW_URI"])
+    client = mlflow.MlflowClient()
+    name = "customs-risk"
+    served = client.get_model_version_by_alias(name, "champion")
+
+    def registry() -> dict:
+        return httpx.get(f"{server.url}/model", timeout=60).json()["registry"]
+
+    assert registry() == {
+        **registry(),
+        "alias": "champion",
+        "served_version": str(served.version),
+        "alias_version": str(served.version),
+        "stale": False,
+        "error": None,
+    }
+    other = client.create_model_version(name, served.source, run_id=served.run_id)
+    try:
+        client.set_registered_model_alias(name, "champion", other.version)
+        moved = registry()
+        assert moved["alias_version"] == str(other.version) and moved["stale"] is True
+    finally:
+        client.set_registered_model_alias(name, "champion", served.version)
+        client.delete_model_version(name, other.version)
+    assert registry()["stale"] is False
 
 
 def test_infra_endpoints(server: LocalServer) -> None:
