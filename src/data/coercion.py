@@ -15,6 +15,7 @@ Three forms of the same rule:
 - columns (validation and the store): :func:`not_boolean`, :func:`not_number`,
   :func:`not_integer` (masks of the present values that break the rule) and the conversions
   :func:`to_boolean`, :func:`to_float`, :func:`to_int`;
+- timestamps as naive-UTC nanoseconds: :func:`utc_naive_ns`;
 - pydantic field types (the API): :func:`pydantic_type` (strict booleans and floats; integers
   through :func:`integer_value`).
 """
@@ -39,6 +40,14 @@ def is_boolean(value: object) -> bool:
 def is_number(value: object) -> bool:
     """True for an int or a float (Python or numpy); a bool or a string is not a number."""
     return isinstance(value, _NUMBER_TYPES) and not isinstance(value, _BOOL_TYPES)
+
+
+def utc_naive_ns(value: Any) -> int:
+    """A date or timestamp as nanoseconds of naive UTC (an aware one converted first)."""
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return int(stamp.value)
 
 
 def is_integer(value: object) -> bool:
@@ -75,26 +84,27 @@ def _number_dtype(dtype: Any) -> bool:
     )
 
 
-def not_boolean(values: pd.Series) -> np.ndarray:
-    """Mask of the present values that are not booleans (every present one in a column of
-    another dtype: a 0/1 integer column or a text column is not boolean)."""
-    if _boolean_dtype(values.dtype):
+def _breaking(values: pd.Series, kind_dtype: Any, test: Any) -> np.ndarray:
+    """Present values that break a kind: none in a column of the kind's dtype, each value tested
+    in an object column, every present one in a column of another dtype."""
+    if kind_dtype(values.dtype):
         return np.zeros(len(values), dtype=bool)
     present = _present(values)
     if _object_dtype(values.dtype):
-        return present & ~_each(values, is_boolean)
+        return present & ~_each(values, test)
     return present
+
+
+def not_boolean(values: pd.Series) -> np.ndarray:
+    """Mask of the present values that are not booleans (every present one in a column of
+    another dtype: a 0/1 integer column or a text column is not boolean)."""
+    return _breaking(values, _boolean_dtype, is_boolean)
 
 
 def not_number(values: pd.Series) -> np.ndarray:
     """Mask of the present values that are not numbers (every present one in a boolean, text or
     timestamp column)."""
-    if _number_dtype(values.dtype):
-        return np.zeros(len(values), dtype=bool)
-    present = _present(values)
-    if _object_dtype(values.dtype):
-        return present & ~_each(values, is_number)
-    return present
+    return _breaking(values, _number_dtype, is_number)
 
 
 def not_integer(values: pd.Series) -> np.ndarray:

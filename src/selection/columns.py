@@ -43,7 +43,8 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
-def _missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """None, NA, NaT or a float NaN (the rule of the selection's readers)."""
     return (
         value is None
         or value is pd.NA
@@ -54,7 +55,7 @@ def _missing(value: Any) -> bool:
 
 def _kind_of_values(values: Iterable[Any]) -> Kind:
     for v in values:
-        if _missing(v):
+        if is_missing(v):
             continue
         if isinstance(v, dt.date | pd.Timestamp | np.datetime64):
             return "time"
@@ -80,21 +81,13 @@ _MICROSECOND = dt.timedelta(microseconds=1)
 
 def _wall_ns(value: Any) -> int:
     """Wall-clock nanoseconds of one timestamp-like value."""
-    if _missing(value):
+    if is_missing(value):
         return NAT
     if type(value) is dt.datetime:  # the service's records: integer arithmetic, no Timestamp
         return (value.replace(tzinfo=None) - _EPOCH) // _MICROSECOND * 1000
     ts = pd.Timestamp(value)
     if ts.tzinfo is not None:
         ts = ts.tz_localize(None)
-    return int(ts.value)
-
-
-def criterion_ns(value: Any) -> int:
-    """A criterion's date or timestamp as wall-clock ns; an aware one converted to UTC first."""
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
     return int(ts.value)
 
 
@@ -211,7 +204,7 @@ class Columns:
                     out = raw.astype(np.float64, copy=False)
                 else:
                     out = np.array(
-                        [np.nan if _missing(v) else float(v) for v in raw], dtype=np.float64
+                        [np.nan if is_missing(v) else float(v) for v in raw], dtype=np.float64
                     )
             self._numbers[name] = out
         return self._numbers[name]
@@ -258,12 +251,6 @@ class Columns:
             return raw[rows].tolist()
         return [_context_value(raw[i]) for i in rows.tolist()]
 
-    def texts(self, name: str) -> list[str | None]:
-        """A text column as Python strings (None missing)."""
-        codes, uniques = self.factorized(name)
-        table: list[str | None] = [*uniques, None]
-        return [table[c] for c in codes.tolist()]
-
     def times(self, name: str) -> np.ndarray:
         """A time column as wall-clock int64 ns (``NAT`` missing)."""
         if name not in self._times:
@@ -296,7 +283,9 @@ def _factorize(raw: Any) -> tuple[np.ndarray, list[str]]:
     values = raw.tolist() if isinstance(raw, pd.Series | np.ndarray) else raw
     index: dict[str, int] = {}
     codes_list = [
-        -1 if _missing(v) else index.setdefault(v if isinstance(v, str) else as_text(v), len(index))
+        -1
+        if is_missing(v)
+        else index.setdefault(v if isinstance(v, str) else as_text(v), len(index))
         for v in values
     ]
     return np.array(codes_list, dtype=np.int64), list(index)
@@ -319,10 +308,8 @@ def _frame_getter(frame: pd.DataFrame, name: Any) -> Callable[[], Any]:
 
 
 def _record_getter(records: Sequence[Mapping[str, Any]], name: str) -> Callable[[], Any]:
-    def get() -> list[Any] | pd.Series:
-        values = [r.get(name) for r in records]
-        # many rows: a Series, as a frame holds it (vectorised factorising and time parsing)
-        return pd.Series(values) if len(values) > _SMALL else values
+    def get() -> list[Any]:
+        return [r.get(name) for r in records]
 
     return get
 

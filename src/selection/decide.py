@@ -186,24 +186,14 @@ def decide_batch(
             forced, u, shares["random_red"], shares["random_orange"], key, t_red, t_orange
         )
     kernel = channel_kernel(
-        inputs, CHANNEL_CODES[policy.default_channel], explain_green=policy.reasons_for_green
+        inputs,
+        CHANNEL_CODES[policy.default_channel],
+        explain_green=policy.reasons_for_green,
+        explain=policy.top_reasons > 0,
     )
     if scores is not None and not kernel.scored.all():
         log.warning("fail-safe: %d rows without a score", int((~kernel.scored).sum()))
-    if policy.top_reasons <= 0:
-        kernel = _without_explain(kernel)
     return BatchDecision(kernel, u, key, scores, hits, forced_idx, fail_safe_reason)
-
-
-def _without_explain(kernel: KernelOutput) -> KernelOutput:
-    return KernelOutput(
-        kernel.channel,
-        kernel.selected_by,
-        kernel.model_channel,
-        kernel.propensity,
-        kernel.propensity_red,
-        np.zeros(len(kernel.channel), dtype=bool),
-    )
 
 
 def _check_alignment(declarations: pd.DataFrame, scores: pd.DataFrame) -> None:

@@ -74,9 +74,13 @@ class KernelOutput:
 
 
 def channel_kernel(
-    inputs: KernelInput, default_channel: int, explain_green: bool = False
+    inputs: KernelInput,
+    default_channel: int,
+    explain_green: bool = False,
+    explain: bool = True,
 ) -> KernelOutput:
-    """Apply the channel rule (module docstring) to every row."""
+    """Apply the channel rule (module docstring) to every row; ``explain`` False: nobody gets
+    reasons (a policy with ``top_reasons`` 0)."""
     forced = np.asarray(inputs.forced, dtype=np.int8)
     n = len(forced)
     rr = np.asarray(inputs.random_red, dtype=np.float64)
@@ -105,5 +109,8 @@ def channel_kernel(
     q = 1.0 - rr - ro
     propensity = np.where(is_forced, 1.0, rr + ro + q * (base > GREEN))
     propensity_red = np.where(is_forced, (forced == RED).astype(np.float64), rr + q * (base == RED))
-    explain = scored if explain_green else scored & (model > GREEN)
-    return KernelOutput(channel, selected_by, model_channel, propensity, propensity_red, explain)
+    if not explain:
+        explained = np.zeros(n, dtype=bool)
+    else:
+        explained = scored if explain_green else scored & (model > GREEN)
+    return KernelOutput(channel, selected_by, model_channel, propensity, propensity_red, explained)

@@ -11,6 +11,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from customs_risk.selection.columns import is_missing
+
 Channel = Literal["red", "orange", "green"]
 Ranking = Literal["fraud_probability", "expected_revenue", "blend"]
 POLICY_SECTION = "channel_policy"
@@ -128,7 +130,7 @@ class ChannelPolicy(BaseModel):
         else:
             index: dict[Any, int] = {}
             codes = np.array(
-                [-1 if _missing(g) else index.setdefault(g, len(index)) for g in grades],
+                [-1 if is_missing(g) else index.setdefault(g, len(index)) for g in grades],
                 dtype=np.int64,
             )
             distinct = list(index)
@@ -186,10 +188,6 @@ class ChannelPolicy(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (YAML/JSON)."""
         return self.model_dump(mode="json")
-
-
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def _key_columns(policy: ChannelPolicy, scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -33,7 +33,8 @@ from pydantic import (
     model_validator,
 )
 
-from customs_risk.selection.columns import NAT, Columns, as_text, criterion_ns
+from customs_risk.data.coercion import utc_naive_ns
+from customs_risk.selection.columns import NAT, Columns, as_text
 
 Operator = Literal["eq", "in", "not_in", "prefix", "gt", "ge", "lt", "le", "between"]
 Action = Literal["red", "orange"]
@@ -243,7 +244,7 @@ class ProfileSet:
 
     def fields(self) -> set[str]:
         """Columns the profiles read."""
-        return {c.field for p in self.profiles for c in p.criteria}
+        return set().union(*(p.fields() for p in self.profiles))
 
 
 @dataclass(frozen=True)
@@ -331,7 +332,7 @@ def _criterion_mask(cols: Columns, crit: Criterion) -> np.ndarray:
         stamps = cols.times(crit.field)
         present = stamps != NAT
         try:
-            vals = [criterion_ns(v) for v in values]
+            vals = [utc_naive_ns(v) for v in values]
         except (TypeError, ValueError) as exc:
             raise ValueError(f"value {value!r} is not a date for column {crit.field!r}") from exc
         return _compare(stamps, present, op, vals)
