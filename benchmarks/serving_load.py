@@ -1,9 +1,8 @@
 """Open-loop load on /score: single declarations at a fixed rate (default 200 req/s for 60 s);
 prints the achieved rate, errors and latency percentiles.
 
-Each request has a scheduled send time (k / rate); a pool of client threads sends them and the
-latency counts from the scheduled time, so queueing behind a slow server is measured, not hidden.
-Requests still unsent DRAIN_SECONDS after the schedule ends count as errors.
+The load is ``customs_risk.serving.harness.open_loop_load``: each request has a scheduled send
+time (k / rate), latency counts from it (queueing behind a slow server is measured, not hidden).
 
 Usage: python benchmarks/serving_load.py [--work DIR] [--url URL] [--rate 200] [--seconds 60]
 [--threads 32]
@@ -12,63 +11,11 @@ Usage: python benchmarks/serving_load.py [--work DIR] [--url URL] [--rate 200] [
 from __future__ import annotations
 
 import argparse
-import threading
-import time
 from pathlib import Path
 
-import httpx
 from serving_common import machine_probe, percentiles, prepare, sample, server_env
 
-from customs_risk.serving.harness import LocalServer
-
-DRAIN_SECONDS = 30.0
-
-
-def load(url: str, items: list[dict], rate: float, seconds: float, threads: int) -> dict:
-    """Send ``rate * seconds`` requests on schedule from ``threads`` keep-alive clients."""
-    total = int(rate * seconds)
-    lock = threading.Lock()
-    state = {"next": 0}
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
-    start = time.perf_counter() + 0.5
-    hard_stop = start + seconds + DRAIN_SECONDS
-
-    def worker() -> None:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            while True:
-                with lock:
-                    k = state["next"]
-                    state["next"] += 1
-                if k >= total:
-                    return
-                due = start + k / rate
-                now = time.perf_counter()
-                if now > hard_stop:
-                    with lock:
-                        errors["unsent"] = errors.get("unsent", 0) + 1
-                    continue
-                if due > now:
-                    time.sleep(due - now)
-                try:
-                    r = client.post("/score", json={"declarations": [items[k % len(items)]]})
-                    key = None if r.status_code == 200 else str(r.status_code)
-                except httpx.HTTPError as exc:
-                    key = type(exc).__name__
-                done = time.perf_counter()
-                with lock:
-                    if key is None:
-                        latencies.append((done - due) * 1000)
-                    else:
-                        errors[key] = errors.get(key, 0) + 1
-
-    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - start
-    return {"sent": total, "elapsed": elapsed, "errors": errors, "lat": latencies}
+from customs_risk.serving.harness import LocalServer, open_loop_load
 
 
 def main() -> None:
@@ -83,7 +30,7 @@ def main() -> None:
     items = sample(setup["world"], 5000, seed=3)
 
     def run(url: str) -> dict:
-        return load(url, items, args.rate, args.seconds, args.threads)
+        return open_loop_load(url, items, args.rate, args.seconds, args.threads)
 
     if args.url:
         res = run(args.url)

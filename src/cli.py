@@ -24,6 +24,11 @@ outcomes_app = typer.Typer(help="The outcome and decision store.", no_args_is_he
 app.add_typer(outcomes_app, name="outcomes")
 thresholds_app = typer.Typer(help="The served model's channel thresholds.", no_args_is_help=True)
 app.add_typer(thresholds_app, name="thresholds")
+keys_app = typer.Typer(help="API keys of the scoring service.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+StoreUrl = Annotated[
+    str | None, typer.Option(help="Store URL (default: CUSTOMS_RISK_STORE_URL or SQLite).")
+]
 
 
 @app.command()
@@ -216,6 +221,39 @@ def import_model(
     from customs_risk.jobs.import_model import ImportModelOptions, run
 
     raise typer.Exit(run(ImportModelOptions(alias, version)))
+
+
+@keys_app.command("add")
+def keys_add(
+    name: Annotated[str, typer.Argument(help="The client's name (recorded with its requests).")],
+    scope: Annotated[str, typer.Option(help="score, outcomes or admin (both).")] = "score",
+    rate: Annotated[
+        float | None, typer.Option(help="Requests per second (default: the service's).")
+    ] = None,
+    store_url: StoreUrl = None,
+) -> None:
+    """Make a key and print it (once: the store keeps its hash only)."""
+    from customs_risk.jobs.keys import KeysOptions, run
+
+    raise typer.Exit(run(KeysOptions("add", name, scope, rate, store_url)))
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="The key's name.")], store_url: StoreUrl = None
+) -> None:
+    """Revoke a key: the service refuses it within 5 seconds."""
+    from customs_risk.jobs.keys import KeysOptions, run
+
+    raise typer.Exit(run(KeysOptions("revoke", name, store_url=store_url)))
+
+
+@keys_app.command("list")
+def keys_list(store_url: StoreUrl = None) -> None:
+    """The keys: name, scope, rate, when made and revoked (never the key)."""
+    from customs_risk.jobs.keys import KeysOptions, run
+
+    raise typer.Exit(run(KeysOptions("list", store_url=store_url)))
 
 
 @app.command()

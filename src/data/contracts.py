@@ -281,6 +281,16 @@ OUTCOME = RecordSpec(
             required=False,
             nullable=True,
         ),
+        FieldSpec(
+            "source",
+            "str",
+            required=False,
+            nullable=True,
+            max_length=64,
+            description="where the result comes from when the item was not decided by this "
+            "system (post-clearance audit, another selectivity system); null: an item this "
+            "system decided. Such rows are kept apart from the training labels",
+        ),
     ),
     key=tuple(KEY),
     description="One inspection result; recovered_revenue null means the source does not say.",
@@ -361,6 +371,43 @@ def outcome_rule_violations(frame: pd.DataFrame) -> list[RuleViolation]:
     return sorted(found, key=lambda v: v.row or 0)
 
 
+def outcome_link_masks(
+    outcomes: pd.DataFrame, items: pd.DataFrame, unknown: str
+) -> list[tuple[str, str, np.ndarray]]:
+    """The rules between an outcome and the item it reports on, as (field, reason, rows that
+    break it), like :func:`outcome_rule_masks`; ``items`` holds the known items (KEY and
+    ``declared_at``: the declarations of a dataset, the decisions of the store):
+
+    - the item must be known (``unknown`` is the reason), unless the row names its ``source``;
+    - result_at not before the item's declared_at.
+    """
+    known = items[KEY + ["declared_at"]].groupby(KEY, as_index=False)["declared_at"].min()
+    merged = outcomes[KEY + ["result_at"]].merge(known, on=KEY, how="left", indicator=True)
+    found = (merged["_merge"] == "both").to_numpy()
+    sourced = (
+        outcomes["source"].notna().to_numpy()
+        if "source" in outcomes
+        else np.zeros(len(outcomes), dtype=bool)
+    )
+    early = found & _known(merged["result_at"] < merged["declared_at"])
+    return [
+        ("declaration_id", unknown, ~found & ~sourced),
+        ("result_at", "before the item's declared_at", early),
+    ]
+
+
+def outcome_link_violations(
+    outcomes: pd.DataFrame, items: pd.DataFrame, unknown: str
+) -> list[RuleViolation]:
+    """Every (row, field, reason) of :func:`outcome_link_masks`, by row."""
+    found = [
+        RuleViolation(int(row), field, reason)
+        for field, reason, mask in outcome_link_masks(outcomes, items, unknown)
+        for row in np.flatnonzero(mask)
+    ]
+    return sorted(found, key=lambda v: v.row or 0)
+
+
 PROFILE_HIT = RecordSpec(
     "profile_hit",
     (
@@ -389,6 +436,14 @@ DECISION = RecordSpec(
             required=False,
             description="customs office (from the declaration)",
             views=_views("store", "frame"),
+        ),
+        FieldSpec(
+            "declared_at",
+            "timestamp",
+            required=False,
+            description="when the item was lodged (from the declaration; outcome results may "
+            "not precede it)",
+            views=_views("store"),
         ),
         FieldSpec("channel", "str", choices=CHANNELS, description="the channel decided"),
         FieldSpec(

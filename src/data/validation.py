@@ -32,6 +32,7 @@ from customs_risk.data.contracts import (
     DeclarationSchema,
     OutcomeSchema,
     RecordSpec,
+    outcome_link_masks,
     outcome_rule_masks,
 )
 
@@ -231,25 +232,12 @@ def _check_outcome_rules(outc: pd.DataFrame, out: _Collector) -> None:
 
 
 def _check_outcome_links(decl: pd.DataFrame, outc: pd.DataFrame, out: _Collector) -> None:
-    """Outcomes must belong to a known declaration and come after it."""
-    keys = decl[KEY + ["declared_at"]].drop_duplicates(KEY)
-    merged = outc[KEY + ["result_at"]].merge(keys, on=KEY, how="left", validate="many_to_one")
-    unknown = merged["declared_at"].isna().to_numpy()
-    out.add(
-        OUTCOMES_FILE,
-        "declaration_id",
-        np.flatnonzero(unknown),
-        outc,
-        "outcome for an unknown declaration",
-    )
-    early = (~unknown) & (merged["result_at"] < merged["declared_at"]).to_numpy()
-    out.add(
-        OUTCOMES_FILE,
-        "result_at",
-        np.flatnonzero(early),
-        outc,
-        "result_at before the declaration's declared_at",
-    )
+    """Outcomes must belong to a known declaration (or name their source) and come after it
+    (``contracts.outcome_link_masks``, the rules the store applies against its decisions)."""
+    for column, reason, rows in outcome_link_masks(
+        outc, decl, "outcome for an unknown declaration"
+    ):
+        out.add(OUTCOMES_FILE, column, np.flatnonzero(rows), outc, reason)
 
 
 def _quarantine_frame(report: ValidationReport, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -52,6 +52,7 @@ def run(options: OutcomesExportOptions) -> int:
     except OSError as exc:
         return _fail(f"cannot open the store: {exc}")
     print(f"outcomes   {counts['outcomes']}")
+    print(f"other sources {counts['other_sources']} (kept apart: outcomes_other_sources.parquet)")
     print(f"decisions  {counts['decisions']}")
     print(f"written to {options.out}")
     return 0

@@ -21,6 +21,7 @@ def command(options: ServeOptions, environ: MutableMapping[str, str]) -> list[st
     from customs_risk.serving.harness import SERVICE, bentoml_bin
     from customs_risk.serving.settings import tracing_environment
 
+    environ["CUSTOMS_RISK_SERVE_HOST"] = options.host  # /score open on loopback only
     if options.tag:
         environ["CUSTOMS_RISK_SERVE_MODEL_TAG"] = options.tag
     cmd = [bentoml_bin(), "serve", SERVICE, "--host", options.host, "--port", str(options.port)]

@@ -1,14 +1,24 @@
-"""The audit trail writer of ``POST /score``: every decision stored without holding up scoring.
+"""The audit trail writer of ``POST /score``: a request's decisions are committed before it is
+answered (group commit), without holding up the scoring of other requests.
 
-A thread of the serving process batches requests (a quarter second or 5,000 rows) and turns them
-into rows (input digests included); a child process runs the SQL. In a thread of the serving
-process, SQLite's executemany gave the GIL back and took it again for every row, which stalled the
-scoring thread: 1,000-item requests took p50 71 / p90 109 ms in the engine with the writer busy
-beside it, 65 / 76 ms without. ``close`` drains the thread, then the process.
+``submit`` queues one request's decisions and returns a future that resolves once they are
+committed. A thread of the serving process takes everything queued while the previous commit ran
+(up to FLUSH_ROWS rows), turns it into rows (input digests included) and hands it to a child
+process, which runs the SQL in one transaction and acknowledges; then every request of the group
+is answered. Under load one commit serves many requests; alone, a request waits for one commit.
+SQL runs in a child process because, in a thread of the serving process, SQLite's executemany
+gave the GIL back and took it again for every row, which stalled the scoring thread: 1,000-item
+requests took p50 71 / p90 109 ms in the engine with the writer busy beside it, 65 / 76 ms
+without.
+
+When the store process dies, the requests of its group fail (their clients get 503: not
+acknowledged, so a retry is safe) and the thread writes later groups itself. ``close`` drains
+the queue, then stops the process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing as mp
@@ -16,9 +26,9 @@ import os
 import queue
 import signal
 import threading
-import time
 from collections.abc import Sequence
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
@@ -27,24 +37,36 @@ from customs_risk.serving.schemas import Declaration
 from customs_risk.serving.store import STORED_DECISION_FIELDS, Store, input_digest, utcnow
 
 log = logging.getLogger("customs_risk.serving")
-FLUSH_ROWS = 5_000
-FLUSH_SECONDS = 0.25  # one transaction per quarter second under load
+FLUSH_ROWS = 20_000  # rows per transaction at most (two full requests)
+ACK_POLL_SECONDS = 0.5  # how often a wait for the store process checks that it lives
 _STOP = object()
 _DECLARATIONS = TypeAdapter(list[Declaration])
 
 
+class StoreUnavailable(RuntimeError):
+    """The decisions of a request could not be committed: it must not be acknowledged."""
+
+
+class _Request(NamedTuple):
+    decisions: list[dict[str, Any]]
+    inputs: Sequence[Declaration]
+    request_id: str
+    client_key: str | None
+    future: Future[int]
+
+
 class DecisionWriter:
-    """Queue decisions with ``put``; they reach the store at ``url`` within about FLUSH_SECONDS."""
+    """``submit`` a request's decisions; its future resolves once they are in the store."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         context = mp.get_context("spawn")  # the serving process has threads: no fork
-        self._rows: Any = context.Queue()
-        self._written: Any = context.Value("q", 0)
-        self._failed: Any = context.Value("q", 0)
+        # a pipe, not a multiprocessing Queue: one sender, one receiver, and no feeder thread
+        # between the commit and its acknowledgement
+        self._pipe, child = context.Pipe(duplex=True)
         self.process: Any = context.Process(
             target=store_rows,
-            args=(url, self._rows, self._written, self._failed, os.getpid()),
+            args=(url, child, os.getpid()),
             name="decision-store",
             daemon=True,
         )
@@ -53,46 +75,37 @@ class DecisionWriter:
         except Exception:  # no child process here: the thread writes itself (slower scoring)
             log.exception("decision store process did not start: writing from the thread")
             self.process = None
-        self._local: Any = None  # the thread's own store, when the process is gone
-        self._local_written = 0
-        self._local_failed = 0
+        self._local: Store | None = None  # the thread's own store, when the process is gone
+        self._sequence = 0
+        self.written = 0  # rows committed
+        self.failed = 0  # rows refused to their clients (store errors, logged)
+        self.commits = 0  # transactions
         self.queue: queue.Queue[Any] = queue.Queue()
-        self.sent = 0
         self.thread = threading.Thread(target=self._run, name="decision-writer", daemon=True)
         self.thread.start()
 
-    @property
-    def written(self) -> int:
-        """Rows the store has committed."""
-        return int(self._written.value) + self._local_written
-
-    @property
-    def failed(self) -> int:
-        """Rows lost to store errors (logged)."""
-        return int(self._failed.value) + self._local_failed
-
-    def put(
-        self, decisions: list[dict[str, Any]], inputs: Sequence[Declaration], request_id: str
-    ) -> None:
-        """Queue one request's decisions (the response dicts) with its validated inputs."""
-        self.queue.put((decisions, inputs, request_id, utcnow()))
-
-    def flush(self, timeout: float = 30.0) -> None:
-        """Wait until everything queued so far is committed (or failed)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (
-            self.queue.unfinished_tasks or self.written + self.failed < self.sent
-        ):
-            time.sleep(0.01)
+    def submit(
+        self,
+        decisions: list[dict[str, Any]],
+        inputs: Sequence[Declaration],
+        request_id: str,
+        client_key: str | None = None,
+    ) -> Future[int]:
+        """Queue one request's decisions (the answer's dicts) with its validated inputs; the
+        future gives the rows committed, or raises :class:`StoreUnavailable`."""
+        future: Future[int] = Future()
+        self.queue.put(_Request(decisions, inputs, request_id, client_key, future))
+        return future
 
     def close(self, timeout: float = 60.0) -> None:
-        """Drain the queue and stop the thread and the store process."""
-        deadline = time.monotonic() + timeout
+        """Commit what is queued, then stop the thread and the store process."""
         self.queue.put(_STOP)
         self.thread.join(timeout)
         if self.process is None:
             return
-        self.process.join(max(1.0, deadline - time.monotonic()))
+        with contextlib.suppress(OSError):  # the process is gone already
+            self._pipe.send(None)
+        self.process.join(timeout)
         if self.process.is_alive():
             log.error("decision store process did not stop in %.0f s: terminated", timeout)
             self.process.terminate()
@@ -100,58 +113,83 @@ class DecisionWriter:
     def _run(self) -> None:
         stop = False
         while not stop:
-            batch = [self.queue.get()]
-            rows = 0 if batch[0] is _STOP else len(batch[0][0])
-            deadline = time.monotonic() + FLUSH_SECONDS
-            while rows < FLUSH_ROWS and batch[-1] is not _STOP:
+            first = self.queue.get()
+            if first is _STOP:
+                break
+            group: list[_Request] = [first]
+            rows = len(first.decisions)
+            while rows < FLUSH_ROWS:
                 try:
-                    wait = deadline - time.monotonic()
-                    batch.append(
-                        self.queue.get(timeout=wait) if wait > 0 else self.queue.get_nowait()
-                    )
+                    item = self.queue.get_nowait()
                 except queue.Empty:
                     break
-                rows += len(batch[-1][0]) if batch[-1] is not _STOP else 0
-            if any(b is _STOP for b in batch):
-                stop = True
-                batch = [b for b in batch if b is not _STOP]
+                if item is _STOP:
+                    stop = True
+                    break
+                group.append(item)
+                rows += len(item.decisions)
+            self._commit(group)
+
+    def _commit(self, group: list[_Request]) -> None:
+        """One transaction for the group's rows; then every request of it is answered."""
+        ready: list[_Request] = []
+        records: list[dict[str, Any]] = []
+        decided_at = utcnow()
+        for request in group:
             try:
-                records = decision_rows(batch)
-                if records:
-                    self.sent += len(records)
-                    self._send(records)
-            except Exception:
-                log.exception("decision rows could not be built: %d requests lost", len(batch))
-            finally:
-                for _ in range(len(batch) + (1 if stop else 0)):
-                    self.queue.task_done()
-        if self.process is not None:
-            self._rows.put(None)
-
-    def _send(self, records: list[dict[str, Any]]) -> None:
-        """To the store process while it lives; else written here (and what the process took
-        but never committed is counted as failed and logged, never dropped silently)."""
-        if self.process is not None and self.process.is_alive():
-            self._rows.put(records)
+                records.extend(
+                    decision_rows(
+                        request.decisions,
+                        request.inputs,
+                        request.request_id,
+                        decided_at,
+                        request.client_key,
+                    )
+                )
+                ready.append(request)
+            except Exception as exc:  # this request only: the others are fine
+                log.exception("decision rows of request %s could not be built", request.request_id)
+                request.future.set_exception(StoreUnavailable(f"decision rows: {exc}"))
+        if not ready:
             return
-        if self.process is not None:
-            lost = self.sent - len(records) - self.written - self.failed
-            log.error(
-                "decision store process died (exit %s): %d rows lost; writing from the thread now",
-                self.process.exitcode,
-                lost,
-            )
-            self._local_failed += max(lost, 0)
-            self.process = None
         try:
-            self._local = self._local or Store(self.url)
-            self._local_written += self._local.add_decision_records(records)
-        except Exception:
-            self._local_failed += len(records)
-            log.exception("decision store write failed: %d rows lost", len(records))
+            written = self._write(records)
+        except Exception as exc:
+            self.failed += len(records)
+            log.error("decisions of %d requests not stored (%s): answered 503", len(ready), exc)
+            for request in ready:
+                request.future.set_exception(StoreUnavailable(str(exc)))
+            return
+        self.written += written
+        self.commits += 1
+        for request in ready:
+            request.future.set_result(len(request.decisions))
+
+    def _write(self, records: list[dict[str, Any]]) -> int:
+        """Commit ``records`` through the store process while it lives, else here."""
+        if self.process is not None:
+            self._sequence += 1
+            try:
+                self._pipe.send((self._sequence, records))
+                while not self._pipe.poll(ACK_POLL_SECONDS):
+                    if not self.process.is_alive():
+                        raise EOFError
+                sequence, written, error = self._pipe.recv()
+            except (EOFError, OSError):
+                self.process.join(1.0)
+                code = self.process.exitcode
+                self.process = None  # the next groups are written here
+                raise StoreUnavailable(f"decision store process died (exit {code})") from None
+            if sequence != self._sequence:
+                raise AssertionError(f"store acknowledged {sequence}, not {self._sequence}")
+            if error is not None:
+                raise StoreUnavailable(error)
+            return int(written)
+        self._local = self._local or Store(self.url)
+        return self._local.add_decision_records(records)
 
 
-# stored decision fields: from the answer, else (office_id) from the input declaration
+# stored decision fields: from the answer, else (office_id, declared_at) from the input
 _FROM_ANSWER: tuple[str, ...] = tuple(f.name for f in STORED_DECISION_FIELDS if f.in_view("answer"))
 _FROM_INPUT: tuple[str, ...] = tuple(
     f.name for f in STORED_DECISION_FIELDS if not f.in_view("answer")
@@ -160,45 +198,57 @@ if not set(_FROM_INPUT) <= set(DECLARATION.names()):
     raise AssertionError(f"stored decision fields neither answered nor declared: {_FROM_INPUT}")
 
 
-def decision_rows(batch: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Rows of the decisions table for queued requests (decisions, inputs, request id, time):
-    the stored fields of the decision contract, the input digest and the profile ids."""
+def decision_rows(
+    decisions: list[dict[str, Any]],
+    inputs: Sequence[Declaration],
+    request_id: str,
+    decided_at: Any,
+    client_key: str | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of the decisions table for one request: the stored fields of the decision
+    contract, the decision time, the input digest, the profile ids, request id and client."""
     records = []
-    for decisions, inputs, request_id, decided_at in batch:
-        dumped = _DECLARATIONS.dump_python(inputs, mode="json")  # one call for the request
-        for d, item in zip(decisions, dumped, strict=True):
-            record = {name: d[name] for name in _FROM_ANSWER}
-            for name in _FROM_INPUT:
-                record[name] = item[name]
-            record["decided_at"] = decided_at
-            record["input_digest"] = input_digest(item)
-            record["profile_ids"] = json.dumps([h["id"] for h in d["profile_hits"]])
-            record["request_id"] = request_id
-            records.append(record)
+    dumped = _DECLARATIONS.dump_python(list(inputs), mode="json")  # one call a request
+    for d, item, given in zip(decisions, dumped, inputs, strict=True):
+        record = {name: d[name] for name in _FROM_ANSWER}
+        for name in _FROM_INPUT:
+            record[name] = getattr(given, name)  # typed (naive UTC timestamps)
+        record["decided_at"] = decided_at
+        record["input_digest"] = input_digest(item)
+        record["profile_ids"] = json.dumps([h["id"] for h in d["profile_hits"]])
+        record["request_id"] = request_id
+        record["client_key"] = client_key
+        records.append(record)
     return records
 
 
-def store_rows(url: str, rows: Any, written: Any, failed: Any, parent: int) -> None:
-    """The store process: commit each batch of rows until told to stop (None) or orphaned."""
-    # shutdown signals go to the server, which drains this process through the queue
+def store_rows(url: str, pipe: Any, parent: int) -> None:
+    """The store process: commit each (sequence, rows) received and answer (sequence, written,
+    error) until told to stop (None) or orphaned."""
+    # shutdown signals go to the server, which drains this process through the pipe
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO)
     store = Store(url)
     while True:
         try:
-            records = rows.get(timeout=1.0)
-        except queue.Empty:
-            if os.getppid() != parent:  # the server died without closing: nothing more comes
-                break
-            continue
-        if records is None:
+            if not pipe.poll(1.0):
+                if os.getppid() != parent:  # the server died without closing: nothing comes
+                    break
+                continue
+            message = pipe.recv()
+        except (EOFError, OSError):  # the server's end is closed
             break
+        if message is None:
+            break
+        sequence, records = message
+        answer: tuple[int, int, str | None]
         try:
-            n = store.add_decision_records(records)
-            with written.get_lock():
-                written.value += n
-        except Exception:
-            with failed.get_lock():
-                failed.value += len(records)
-            log.exception("decision store write failed: %d rows lost", len(records))
+            answer = (sequence, store.add_decision_records(records), None)
+        except Exception as exc:
+            log.exception("decision store write failed: %d rows not stored", len(records))
+            answer = (sequence, 0, f"{type(exc).__name__}: {exc}")
+        try:
+            pipe.send(answer)
+        except OSError:
+            break

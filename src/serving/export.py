@@ -1,4 +1,6 @@
-"""Export the store to parquet: ``outcomes.parquet`` (the outcome contract) and decisions."""
+"""Export the store to parquet: ``outcomes.parquet`` (the outcome contract: results of items this
+system decided, the training labels), ``outcomes_other_sources.parquet`` (results that name their
+``source``, kept apart) and ``decisions.parquet``."""
 
 from __future__ import annotations
 
@@ -8,17 +10,21 @@ from customs_risk.data.contracts import OUTCOMES_FILE, OutcomeSchema
 from customs_risk.serving.store import Store
 
 DECISIONS_FILE = "decisions.parquet"
+OTHER_SOURCES_FILE = "outcomes_other_sources.parquet"
 
 
 def export(store: Store, out_dir: Path | str) -> dict[str, int]:
-    """Write ``outcomes.parquet`` (validated against OutcomeSchema) and ``decisions.parquet``.
-
-    Returns the row counts written.
-    """
+    """Write the three files (outcomes validated against OutcomeSchema); returns row counts."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     outcomes = OutcomeSchema.validate(store.outcomes_frame())
+    other = outcomes["source"].notna()
     decisions = store.decisions_frame()
-    outcomes.to_parquet(out / OUTCOMES_FILE, index=False)
+    outcomes[~other].reset_index(drop=True).to_parquet(out / OUTCOMES_FILE, index=False)
+    outcomes[other].reset_index(drop=True).to_parquet(out / OTHER_SOURCES_FILE, index=False)
     decisions.to_parquet(out / DECISIONS_FILE, index=False)
-    return {"outcomes": len(outcomes), "decisions": len(decisions)}
+    return {
+        "outcomes": int((~other).sum()),
+        "other_sources": int(other.sum()),
+        "decisions": len(decisions),
+    }

@@ -1,17 +1,16 @@
 """The ASGI gate in front of the scoring service (:class:`RequestGate`) and the one-line logging
 of client errors (:class:`ClientErrorFilter`).
 
-The gate answers before BentoML reads a request: the bearer token of the protected routes, the
-media type and the size of the body (413 whatever the transfer encoding). Client errors (4xx)
-are logged as one line each, whoever answered them; BentoML's own record of a request it could
-not parse (``Exception on /score [POST]`` with a ~25-line traceback, logged by
+The gate answers before BentoML reads a request: the API key of the protected routes (its scope,
+its rate), the media type and the size of the body (413 whatever the transfer encoding). Client
+errors (4xx) are logged as one line each, whoever answered them; BentoML's own record of a
+request it could not parse (``Exception on /score [POST]`` with a ~25-line traceback, logged by
 ``bentoml._internal.server.http_app.log_exception``) is dropped, while errors raised in this
 package's code keep their traceback.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
@@ -22,10 +21,14 @@ from typing import Any
 import orjson
 import pydantic
 from bentoml.exceptions import BentoMLException
+from limits import RateLimitItemPerSecond, storage, strategies
+
+from customs_risk.serving.keys import ApiKey, KeyRing
 
 log = logging.getLogger("customs_risk.serving")
 JSON_ROUTES = frozenset({"/score", "/outcomes"})
-PROTECTED_ROUTES = frozenset({"/outcomes"})  # bearer token CUSTOMS_RISK_API_TOKEN
+ROUTE_SCOPES = {"/score": "score", "/outcomes": "outcomes"}  # the API key scope each needs
+CLIENT_KEY = "customs_risk.client_key"  # the ASGI scope entry naming the request's key
 BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # where log_exception writes
 _PACKAGE = str(Path(__file__).resolve().parents[1]) + os.sep  # this package's source folder
 
@@ -33,8 +36,11 @@ _PACKAGE = str(Path(__file__).resolve().parents[1]) + os.sep  # this package's s
 class RequestGate:
     """ASGI middleware in front of the API: it answers before BentoML reads anything.
 
-    - ``PROTECTED_ROUTES`` need the bearer token (``token``): 503 while none is configured, 401
-      without it or with a wrong one, whatever the body;
+    - ``ROUTE_SCOPES`` need an API key of their scope (or admin) as a bearer token: 401
+      without one or with an unknown or revoked one, 403 with a key of another scope, 429 past
+      the key's rate (Retry-After), whatever the body; ``score_open`` lets ``/score`` in
+      without a key (a key given is still checked). The key's name goes in the ASGI scope
+      (``CLIENT_KEY``) for the handlers to record;
     - a JSON route's body of another media type: 415;
     - a POST body over ``max_bytes``: 413, declared (``Content-Length``) or counted as it
       arrives (chunked, slow): the body is read here, then replayed to the app in one message;
@@ -43,10 +49,22 @@ class RequestGate:
       dropped by :class:`ClientErrorFilter`).
     """
 
-    def __init__(self, app: Any, max_bytes: int, token: str | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        max_bytes: int,
+        keys: KeyRing,
+        score_open: bool = False,
+        default_rate: float = 100.0,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.token = token
+        self.keys = keys
+        self.score_open = score_open
+        self.default_rate = default_rate
+        # a moving window per key, in this worker's memory
+        self.limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+        self._rates: dict[float, RateLimitItemPerSecond] = {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -56,8 +74,9 @@ class RequestGate:
         method = scope.get("method") or ""
         send = _logging_send(send, method, path)
         headers = dict(scope.get("headers") or [])
-        if path.rstrip("/") in PROTECTED_ROUTES:
-            refused = _refusal(headers.get(b"authorization"), self.token)
+        needed = ROUTE_SCOPES.get(path.rstrip("/"))
+        if needed is not None:
+            refused = self._admit(needed, headers.get(b"authorization"), scope)
             if refused is not None:
                 await _send_json(send, *refused)
                 return
@@ -80,6 +99,36 @@ class RequestGate:
             await _send_json(send, 413, too_large)
             return
         await self.app(scope, _replay(body, receive), send)
+
+    def _admit(
+        self, needed: str, authorization: bytes | None, scope: dict
+    ) -> tuple[int, dict, list] | None:
+        """(status, body, headers) refusing the request, or None (its key named in scope)."""
+        if authorization is None and needed == "score" and self.score_open:
+            scope[CLIENT_KEY] = None
+            return None
+        scheme, _, value = (authorization or b"").partition(b" ")
+        key: ApiKey | None = None
+        if scheme.lower() == b"bearer" and value.strip():
+            key = self.keys.lookup(value.strip().decode(errors="replace"))
+        if key is None:
+            message = (
+                f"an API key with the {needed} scope is required (Authorization: Bearer <key>; "
+                f"made with `customs-risk keys add NAME --scope {needed}`)"
+            )
+            return 401, {"error": message}, [(b"www-authenticate", b"Bearer")]
+        if not key.allows(needed):
+            message = f"key {key.name!r} has the {key.scope} scope; {needed} is needed"
+            return 403, {"error": message}, []
+        rate = key.rate_per_second or self.default_rate
+        item = self._rates.get(rate)
+        if item is None:
+            item = self._rates[rate] = RateLimitItemPerSecond(max(1, round(rate)))
+        if not self.limiter.hit(item, key.name):
+            message = f"key {key.name!r}: over {rate:g} requests per second"
+            return 429, {"error": message}, [(b"retry-after", b"1")]
+        scope[CLIENT_KEY] = key.name
+        return None
 
     async def _read_body(self, receive: Any) -> Any:
         """The whole body, or ``_TOO_LARGE`` as soon as it passes the limit, or
@@ -116,18 +165,6 @@ def _replay(body: bytes, receive: Any) -> Any:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replayed
-
-
-def _refusal(authorization: bytes | None, token: str | None) -> tuple[int, dict, list] | None:
-    """(status, body, headers) refusing a request to a protected route, or None to let it in."""
-    if not token:
-        message = "outcome intake disabled: CUSTOMS_RISK_API_TOKEN is not set"
-        return 503, {"error": message}, []
-    scheme, _, value = (authorization or b"").partition(b" ")
-    if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), token.encode()):
-        challenge = [(b"www-authenticate", b"Bearer")]
-        return 401, {"error": "a valid bearer token is required"}, challenge
-    return None
 
 
 async def _send_json(send: Any, status: int, payload: dict, extra: list | None = None) -> None:

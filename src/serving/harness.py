@@ -11,9 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -48,7 +50,7 @@ class LocalServer:
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env}
+        self.env = {**os.environ, "CUSTOMS_RISK_SERVE_HOST": "127.0.0.1", **env}
         self.env.update(tracing_environment(self.env))
         self.log_path = log_path
         self.cwd = cwd
@@ -113,3 +115,57 @@ class LocalServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+DRAIN_SECONDS = 30.0  # after the schedule ends, requests still unsent count as errors
+
+
+def open_loop_load(
+    url: str, items: list[dict[str, Any]], rate: float, seconds: float, threads: int = 32
+) -> dict[str, Any]:
+    """``rate * seconds`` single-declaration ``POST /score`` requests on a fixed schedule
+    (k / rate) from ``threads`` keep-alive clients: latency counts from each request's scheduled
+    time. Returns sent, elapsed seconds, errors by status or exception, latencies in ms."""
+    total = int(rate * seconds)
+    lock = threading.Lock()
+    state = {"next": 0}
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    start = time.perf_counter() + 0.5
+    hard_stop = start + seconds + DRAIN_SECONDS
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while True:
+                with lock:
+                    k = state["next"]
+                    state["next"] += 1
+                if k >= total:
+                    return
+                due = start + k / rate
+                now = time.perf_counter()
+                if now > hard_stop:
+                    with lock:
+                        errors["unsent"] = errors.get("unsent", 0) + 1
+                    continue
+                if due > now:
+                    time.sleep(due - now)
+                try:
+                    r = client.post("/score", json={"declarations": [items[k % len(items)]]})
+                    key = None if r.status_code == 200 else str(r.status_code)
+                except httpx.HTTPError as exc:
+                    key = type(exc).__name__
+                done = time.perf_counter()
+                with lock:
+                    if key is None:
+                        latencies.append((done - due) * 1000)
+                    else:
+                        errors[key] = errors.get(key, 0) + 1
+
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    return {"sent": total, "elapsed": elapsed, "errors": errors, "lat": latencies}

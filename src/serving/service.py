@@ -1,24 +1,28 @@
 """The "Intelligent Risk Identification & Selectivity" endpoint (BentoML service).
 
-- ``POST /score``: declarations in, one channel decision per item out (stored in the decision
-  store by ``decision_writer``: rows built in a thread, committed by a child process, drained on
-  shutdown); thresholds from the model or, when ``CUSTOMS_RISK_SERVE_THRESHOLDS`` names a file,
-  from the daily refresh (``thresholds_file``);
-- ``POST /outcomes``: inspection results, bearer token ``CUSTOMS_RISK_API_TOKEN`` (401 without or
-  with a wrong token, 503 while the variable is unset: checked before the body is read),
-  idempotent on (declaration_id, item_no); a request with a row that breaks the contract or the
-  outcome rules stores nothing (422 listing every refused row with field and reason);
+- ``POST /score``: declarations in, one channel decision per item out, answered once they are
+  committed to the decision store (``decision_writer``: group commit through a child process;
+  503 when they could not be stored); thresholds from the model or, when
+  ``CUSTOMS_RISK_SERVE_THRESHOLDS`` names a file, from the daily refresh (``thresholds_file``);
+- ``POST /outcomes``: inspection results, committed before the answer, idempotent on
+  (declaration_id, item_no); a request with a row that breaks the contract, the outcome rules or
+  the link to this store's decisions stores nothing (422 listing every refused row with field
+  and reason);
 - ``GET /model``: the model being served; BentoML's ``/livez``, ``/readyz`` (503 until the model
   is loaded, and for good if it fails to load), ``/metrics`` and ``/docs.json``.
 
-Bodies over ``CUSTOMS_RISK_SERVE_MAX_REQUEST_BYTES`` get 413 whatever their transfer encoding;
-a client error is logged as one line, not a traceback (``RequestGate``).
+Both need an API key of their scope (``customs-risk keys add``; 401/403/429 before the body is
+read; ``/score`` is open without one while the server listens on loopback only); the key's name is
+stored with every decision and outcome. Bodies over ``CUSTOMS_RISK_SERVE_MAX_REQUEST_BYTES`` get
+413 whatever their transfer encoding; a client error is logged as one line, not a traceback
+(``RequestGate``).
 
 Run: ``customs-risk serve`` or ``bentoml serve customs_risk.serving.service:CustomsRiskService``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gc
 import logging
@@ -34,8 +38,9 @@ from fastapi import FastAPI
 from pydantic import Field
 from starlette.responses import JSONResponse, Response
 
-from customs_risk.serving.decision_writer import DecisionWriter
-from customs_risk.serving.gate import RequestGate, install_client_error_filter
+from customs_risk.serving.decision_writer import DecisionWriter, StoreUnavailable
+from customs_risk.serving.gate import CLIENT_KEY, RequestGate, install_client_error_filter
+from customs_risk.serving.keys import KeyRing
 from customs_risk.serving.registry_watch import RegistryWatch
 from customs_risk.serving.schemas import (
     MAX_ITEMS,
@@ -155,22 +160,32 @@ class CustomsRiskService:
             return _error(
                 ctx, 413, f"declarations: at most {self.settings.max_items} items per request"
             )
+        client = _client_key(ctx)
         if len(declarations) <= self.settings.inline_max:
             # small requests run on the event loop: a thread hop costs more than the work
-            return self._score(declarations)
-        return await anyio.to_thread.run_sync(self._score, declarations)
+            answer, stored = self._score(declarations, client)
+        else:
+            answer, stored = await anyio.to_thread.run_sync(self._score, declarations, client)
+        try:
+            await asyncio.wrap_future(stored)  # durable before acknowledged
+        except StoreUnavailable as exc:
+            message = "decisions could not be stored: not acknowledged, send the request again"
+            return _error(ctx, 503, message, reason=str(exc))
+        return answer
 
-    def _score(self, declarations: list[Declaration]) -> Any:
-        """The ScoreResponse, serialised once with orjson (a Response; see ``_error``)."""
+    def _score(self, declarations: list[Declaration], client: str | None) -> tuple[Any, Any]:
+        """The ScoreResponse (serialised once with orjson: a Response, see ``_error``) and the
+        future of its decisions' commit."""
         assert self.thresholds is not None and self.writer is not None  # set with the engine
         self.thresholds.poll(self.engine)
         request_id = uuid.uuid4().hex
         decisions = self.engine.decide([d.record() for d in declarations])
-        self.writer.put(decisions, declarations, request_id)
-        return Response(
+        stored = self.writer.submit(decisions, declarations, request_id, client)
+        answer = Response(
             _dumps({"request_id": request_id, "decisions": decisions}),
             media_type="application/json",
         )
+        return answer, stored
 
     @bentoml.api(route="/outcomes")
     def outcomes(
@@ -178,9 +193,10 @@ class CustomsRiskService:
         outcomes: Annotated[list[Outcome], Field(min_length=1, max_length=MAX_OUTCOMES)],
         ctx: bentoml.Context,
     ) -> OutcomesResponse:
-        """Store inspection results (bearer token, checked by ``RequestGate`` before the body is
-        read); repeats of a key count as duplicates. A request with any row that breaks the
-        contract or its rules stores nothing: 422 listing every refused row."""
+        """Store inspection results (committed before the answer); repeats of a key count as
+        duplicates. Each row is an item this system decided, or names its ``source`` (kept
+        apart). A request with any row that breaks the contract or its rules stores nothing:
+        422 listing every refused row."""
         from customs_risk.serving.store import OutcomeRejected, Store
 
         if not outcomes:
@@ -190,7 +206,8 @@ class CustomsRiskService:
         if self.store is None:
             self.store = Store.from_env()
         try:
-            counts = self.store.add_outcomes([o.model_dump() for o in outcomes])
+            records = [o.model_dump() for o in outcomes]
+            counts = self.store.add_outcomes(records, client_key=_client_key(ctx))
         except OutcomeRejected as exc:
             refused = [{"row": p.row, "field": p.field, "reason": p.reason} for p in exc.problems]
             where = f"outcomes[{exc.row}].{exc.field}" if exc.row is not None else exc.field
@@ -211,6 +228,12 @@ class CustomsRiskService:
             "thresholds": self.thresholds.info(self.engine),
             "registry": self.registry.info(),
         }
+
+
+def _client_key(ctx: bentoml.Context) -> str | None:
+    """The name of the request's API key (``RequestGate``); None: /score open without one."""
+    name = ctx.request.scope.get(CLIENT_KEY)
+    return None if name is None else str(name)
 
 
 def _model_info(engine: Any, info: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +287,17 @@ def _dumps(payload: Any) -> bytes:
 
 
 # the service decorator returns BentoML's Service wrapper, which its type hints do not describe
+def _key_ring() -> KeyRing:
+    from customs_risk.serving.store import StoreSettings
+
+    url = StoreSettings().resolved_url()
+    return KeyRing(url, SETTINGS.api_token, SETTINGS.key_refresh_seconds)
+
+
 CustomsRiskService.add_asgi_middleware(  # type: ignore[attr-defined]
-    RequestGate, max_bytes=SETTINGS.max_request_bytes, token=SETTINGS.api_token
+    RequestGate,
+    max_bytes=SETTINGS.max_request_bytes,
+    keys=_key_ring(),
+    score_open=SETTINGS.score_is_open(),
+    default_rate=SETTINGS.key_rate_per_second,
 )

@@ -1,6 +1,7 @@
 """Settings of the scoring service: environment variables ``CUSTOMS_RISK_SERVE_*``.
 
-The bearer token for ``POST /outcomes`` is ``CUSTOMS_RISK_API_TOKEN``; the outcome store is
+API keys come from ``customs-risk keys`` (``customs_risk.serving.keys``; ``CUSTOMS_RISK_API_TOKEN``
+is one more, with the admin scope); the outcome store is
 ``CUSTOMS_RISK_STORE_URL`` (see :mod:`customs_risk.serving.store`); the BentoML model store is
 ``BENTOML_HOME`` (BentoML's own variable, default ``~/bentoml``). ``CUSTOMS_RISK_SERVE_TRACING``
 (default false) keeps BentoML's OpenTelemetry spans (:func:`tracing_environment`).
@@ -20,6 +21,7 @@ DEFAULT_TAG = f"{MODEL_NAME}:latest"
 TRACING_VARIABLE = "CUSTOMS_RISK_SERVE_TRACING"  # true: BentoML's OpenTelemetry spans stay on
 _OTEL_OFF = "OTEL_SDK_DISABLED"
 BUNDLE_DIR = "bundle"
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class ServeSettings(BaseSettings):
@@ -54,17 +56,39 @@ class ServeSettings(BaseSettings):
     alias_check_seconds: float = Field(
         60.0, ge=0, description="how often GET /model reads the served alias in the registry"
     )
+    host: str | None = Field(
+        None,
+        description="interface the server listens on (set by `customs-risk serve` and the "
+        "harness); decides whether /score is open by default",
+    )
+    score_open: bool | None = Field(
+        None,
+        description="POST /score without an API key; default: only when the server listens on "
+        "the loopback interface (the demo); any other interface needs keys",
+    )
+    key_rate_per_second: float = Field(
+        100.0, gt=0, description="requests per second a key may send (per worker) unless its own"
+    )
+    key_refresh_seconds: float = Field(
+        5.0, ge=0, description="how often the API keys are read again (a revocation's delay)"
+    )
     api_token: str | None = Field(
         None,
         validation_alias=AliasChoices("CUSTOMS_RISK_API_TOKEN", "api_token"),
-        description="bearer token for POST /outcomes (checked before the body is read); unset: "
-        "the endpoint answers 503",
+        description="one more API key, named env, with the admin scope (scripts, the demo); "
+        "keys proper come from `customs-risk keys add`",
     )
     bentoml_home: Path | None = Field(
         None,
         validation_alias=AliasChoices("BENTOML_HOME", "bentoml_home"),
         description="BentoML home (model store); None: BentoML's default",
     )
+
+    def score_is_open(self) -> bool:
+        """Whether /score answers without a key (see ``score_open``)."""
+        if self.score_open is not None:
+            return self.score_open
+        return self.host in LOOPBACK
 
     def apply_bentoml_home(self) -> None:
         """Export BENTOML_HOME before bentoml is imported (it reads it once)."""

@@ -128,7 +128,7 @@ def test_cli_from_a_subfolder_uses_the_project_store(project: Path) -> None:
         for i in range(7)
     ]
     with Store(f"sqlite:///{project / 'data' / 'store' / 'outcomes.db'}") as store:
-        store.add_outcomes(rows)
+        store.add_outcomes(rows, check_decided=False)
     result = runner.invoke(app, ["outcomes", "export", "--out", str(project / "out")])
     assert result.exit_code == 0, result.output
     assert "outcomes   7" in result.output

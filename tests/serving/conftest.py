@@ -3,14 +3,20 @@
 PostgreSQL: ``CUSTOMS_RISK_TEST_POSTGRES_URL`` (a ``postgresql+psycopg://`` URL of a role that
 may create databases; ``.ci/run`` sets one up). Each test gets its own database, dropped after.
 Without it those tests skip, and the terminal summary says how many and how to run them.
+
+``served``: the session's registered model as champion, imported into a temporary BentoML store
+(for the tests that serve it).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -75,6 +81,7 @@ def make_outcomes(n: int, start: int = 0) -> pd.DataFrame:
             "fraud_type": pd.Series(np.where(fraud, "undervaluation", "none"), dtype="str"),
             "critical": fraud & (ids % 2 == 0),
             "recovered_revenue": np.where(fraud, ids * 7919 % 100_000 / 100, 0.0),
+            "source": pd.Series([None] * n, dtype="str"),
         }
     )
 
@@ -83,3 +90,57 @@ def make_outcomes(n: int, start: int = 0) -> pd.DataFrame:
 def outcomes() -> Callable[..., pd.DataFrame]:
     """The make_outcomes factory."""
     return make_outcomes
+
+
+def cli() -> str:
+    """The ``customs-risk`` executable of this environment."""
+    return str(Path(sys.executable).with_name("customs-risk"))
+
+
+@pytest.fixture(scope="session")
+def served(trained, small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The session's registered model as champion, imported into a temporary BentoML store."""
+    import mlflow
+
+    tmp = tmp_path_factory.mktemp("serving")
+    world = small_world
+    ms = trained.settings
+    mlflow.set_tracking_uri(ms.uri)
+    mlflow.MlflowClient().set_registered_model_alias(
+        ms.model_name, "champion", trained.result.version
+    )
+    result = trained.result
+    env = {
+        "BENTOML_HOME": str(tmp / "bentoml"),
+        "CUSTOMS_RISK_MLFLOW_URI": ms.uri,
+        "CUSTOMS_RISK_MLFLOW_ARTIFACT_ROOT": ms.artifact_root,
+    }
+    out = subprocess.run(
+        [cli(), "import-model", "--alias", "champion"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return {
+        "tmp": tmp,
+        "world": world,
+        "env": env,
+        "tag": out.stdout.strip().splitlines()[-1],
+        "version": result.version,
+        "bundle": result,
+    }
+
+
+def json_declarations(world: Path, n: int, prefix: str) -> list[dict[str, Any]]:
+    """The world's last ``n`` declarations, re-dated after the model's state (30 s apart from
+    2025-06-01 08:00), ids ``prefix`` + number, as JSON records."""
+    frame = pd.read_parquet(world / "declarations.parquet").tail(n).reset_index(drop=True)
+    start = pd.Timestamp("2025-06-01 08:00:00")
+    frame["declared_at"] = start + pd.to_timedelta(np.arange(len(frame)) * 30, unit="s")
+    frame["declaration_id"] = [f"{prefix}{i:07d}" for i in range(len(frame))]
+    frame["item_no"] = 1
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    for r in records:
+        r["declared_at"] = r["declared_at"].isoformat()
+    return records

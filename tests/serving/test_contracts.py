@@ -52,7 +52,14 @@ from customs_risk.serving.store import (
 
 from .conftest import make_outcomes
 
-DECISION_STORE_ONLY = ["id", "decided_at", "input_digest", "profile_ids", "request_id"]
+DECISION_STORE_ONLY = [
+    "id",
+    "decided_at",
+    "input_digest",
+    "profile_ids",
+    "request_id",
+    "client_key",
+]
 
 
 def _declaration(**changes: Any) -> dict[str, Any]:
@@ -106,7 +113,8 @@ def test_derived_views_list_the_spec_fields() -> None:
     assert list(Decision.model_fields) == list(DECISION.names("answer"))
     assert list(DECISION_ANSWER_FIELDS) == list(DECISION.names("answer"))
     assert list(ProfileHit.model_fields) == list(contracts.PROFILE_HIT.names())
-    assert [c.name for c in outcomes_table.columns] == [*OUTCOME.names(), "received_at"]
+    stored_outcome = [*OUTCOME.names(), "received_at", "client_key"]
+    assert [c.name for c in outcomes_table.columns] == stored_outcome
     stored = set(c.name for c in decisions_table.columns) - set(DECISION_STORE_ONLY)
     assert [n for n in DECISION.names("store") if n in stored] == list(DECISION.names("store"))
     assert stored == set(DECISION.names("store"))
@@ -264,7 +272,7 @@ def test_store_refuses_non_booleans_and_non_numbers(
     records[4][field] = value
     with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
         with pytest.raises(OutcomeRejected) as err:
-            store.add_outcomes(records)
+            store.add_outcomes(records, check_decided=False)
         assert store.counts()["outcomes"] == 0
     assert (err.value.field, err.value.row, err.value.reason) == (field, 4, reason)
     assert field in str(err.value) and "row 4" in str(err.value)
@@ -277,7 +285,7 @@ def test_store_takes_pandas_booleans_and_ints_for_floats(tmp_path: Path) -> None
     rows["fraud_found"] = True
     rows["fraud_type"] = "undervaluation"  # the rules: an offence type with fraud found
     with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
-        assert store.add_outcomes(rows)["inserted"] == 5
+        assert store.add_outcomes(rows, check_decided=False)["inserted"] == 5
         back = store.outcomes_frame()
     assert back["fraud_found"].dtype == bool and back["recovered_revenue"].dtype == np.float64
 
@@ -297,9 +305,10 @@ def test_decision_rows_take_the_stored_fields(tmp_path: Path) -> None:
         reasons=[],
     )
     when = dt.datetime(2025, 1, 1, 9)
-    (row,) = decision_rows([([answer], [item], "req-1", when)])
+    (row,) = decision_rows([answer], [item], "req-1", when)
     assert set(row) == {c.name for c in decisions_table.columns} - {"id"}
     assert row["office_id"] == "OFC001" and row["profile_ids"] == '["P-1"]'
+    assert row["declared_at"] == item.declared_at and row["client_key"] is None
     with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
         assert store.add_decision_records([row]) == 1
         assert store.decisions_frame()["channel"].tolist() == ["red"]
@@ -331,12 +340,12 @@ def test_an_existing_sqlite_store_keeps_working(tmp_path: Path) -> None:
     engine.dispose()
     rows = make_outcomes(20)
     with Store(url) as store:
-        assert store.add_outcomes(rows) == {"inserted": 20, "duplicates": 0}
+        assert store.add_outcomes(rows, check_decided=False) == {"inserted": 20, "duplicates": 0}
         item = Declaration.model_validate(_declaration())
         answer = dict.fromkeys(DECISION_ANSWER_FIELDS)
         answer.update(declaration_id="D1", item_no=1, channel="green", profile_hits=[])
         when = dt.datetime(2025, 1, 1)
-        store.add_decision_records(decision_rows([([answer], [item], "r", when)]))
+        store.add_decision_records(decision_rows([answer], [item], "r", when))
         key = ["declaration_id", "item_no"]
         pd.testing.assert_frame_equal(
             store.outcomes_frame().sort_values(key).reset_index(drop=True),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
-import os
 import re
 import subprocess
 import sys
@@ -21,6 +20,9 @@ import pytest
 
 from customs_risk.serving.harness import LocalServer
 
+from .conftest import cli as _cli
+from .conftest import json_declarations
+
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-123"
 SMALL_LIMIT = 64 * 1024  # body limit of the second server
@@ -28,49 +30,10 @@ CHANNELS = {"red", "orange", "green"}
 pytestmark = pytest.mark.slow
 
 
-def _cli() -> str:
-    return str(Path(sys.executable).with_name("customs-risk"))
-
-
-@pytest.fixture(scope="module")
-def trained(trained, small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The session's registered model as champion, imported into a temporary BentoML store."""
-    import mlflow
-
-    tmp = tmp_path_factory.mktemp("serving")
-    world = small_world
-    ms = trained.settings
-    mlflow.set_tracking_uri(ms.uri)
-    mlflow.MlflowClient().set_registered_model_alias(
-        ms.model_name, "champion", trained.result.version
-    )
-    result = trained.result
-    env = {
-        "BENTOML_HOME": str(tmp / "bentoml"),
-        "CUSTOMS_RISK_MLFLOW_URI": ms.uri,
-        "CUSTOMS_RISK_MLFLOW_ARTIFACT_ROOT": ms.artifact_root,
-    }
-    out = subprocess.run(
-        [_cli(), "import-model", "--alias", "champion"],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+def _server_env(served: dict[str, Any], **extra: str) -> dict[str, str]:
     return {
-        "tmp": tmp,
-        "world": world,
-        "env": env,
-        "tag": out.stdout.strip().splitlines()[-1],
-        "version": result.version,
-        "bundle": result,
-    }
-
-
-def _server_env(trained: dict[str, Any], **extra: str) -> dict[str, str]:
-    return {
-        "BENTOML_HOME": trained["env"]["BENTOML_HOME"],
-        "CUSTOMS_RISK_STORE_URL": f"sqlite:///{trained['tmp']}/store/outcomes.db",
+        "BENTOML_HOME": served["env"]["BENTOML_HOME"],
+        "CUSTOMS_RISK_STORE_URL": f"sqlite:///{served['tmp']}/store/outcomes.db",
         "CUSTOMS_RISK_API_TOKEN": TOKEN,
         "CUSTOMS_RISK_SERVE_PROFILES": str(ROOT / "profiles"),
         "BENTOML_DO_NOT_TRACK": "true",
@@ -78,27 +41,27 @@ def _server_env(trained: dict[str, Any], **extra: str) -> dict[str, str]:
     }
 
 
-def _thresholds_file(trained: dict[str, Any]) -> Path:
+def _thresholds_file(served: dict[str, Any]) -> Path:
     """Where the main server looks for refreshed thresholds (absent unless a test writes it)."""
-    return trained["tmp"] / "served" / "thresholds.json"
+    return served["tmp"] / "served" / "thresholds.json"
 
 
 @pytest.fixture(scope="module")
-def servers(trained: dict[str, Any]):
+def servers(served: dict[str, Any]):
     """The main server and one whose model tag does not exist (started together); the second
     has a 64 KiB body limit and no outcome token."""
-    tmp = trained["tmp"]
+    tmp = served["tmp"]
     follow = {
-        "CUSTOMS_RISK_SERVE_THRESHOLDS": str(_thresholds_file(trained)),
+        "CUSTOMS_RISK_SERVE_THRESHOLDS": str(_thresholds_file(served)),
         "CUSTOMS_RISK_SERVE_THRESHOLDS_CHECK_SECONDS": "0",
         "CUSTOMS_RISK_SERVE_ALIAS_CHECK_SECONDS": "0",  # /model reads the registry each time
-        **trained["env"],  # the registry of the served model (MLflow store)
+        **served["env"],  # the registry of the served model (MLflow store)
     }
-    main = LocalServer(_server_env(trained, **follow), log_path=tmp / "server.log", cwd=ROOT)
+    main = LocalServer(_server_env(served, **follow), log_path=tmp / "server.log", cwd=ROOT)
     main.start()
     broken = LocalServer(
         _server_env(
-            trained,
+            served,
             CUSTOMS_RISK_SERVE_MODEL_TAG="customs-risk:doesnotexist",
             CUSTOMS_RISK_STORE_URL=f"sqlite:///{tmp}/store/broken.db",
             CUSTOMS_RISK_SERVE_MAX_REQUEST_BYTES=str(SMALL_LIMIT),
@@ -121,18 +84,9 @@ def server(servers: dict[str, LocalServer]) -> LocalServer:
 
 
 @pytest.fixture(scope="module")
-def declarations(trained: dict[str, Any]) -> list[dict[str, Any]]:
+def declarations(served: dict[str, Any]) -> list[dict[str, Any]]:
     """2,000 declarations of the world's last days, re-dated after the model's state, as JSON."""
-    frame = pd.read_parquet(trained["world"] / "declarations.parquet").tail(2000)
-    frame = frame.reset_index(drop=True)
-    start = pd.Timestamp("2025-06-01 08:00:00")
-    frame["declared_at"] = start + pd.to_timedelta(np.arange(len(frame)) * 30, unit="s")
-    frame["declaration_id"] = [f"SVC{i:07d}" for i in range(len(frame))]
-    frame["item_no"] = 1
-    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-    for r in records:
-        r["declared_at"] = r["declared_at"].isoformat()
-    return records
+    return json_declarations(served["world"], 2000, "SVC")
 
 
 def _sharing(records: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
@@ -247,27 +201,25 @@ def test_missing_field_and_limits(server: LocalServer, declarations: list[dict])
     assert r.status_code == 413
 
 
-def test_decisions_are_stored(server: LocalServer, trained: dict, declarations: list) -> None:
+def test_decisions_are_stored(server: LocalServer, served: dict, declarations: list) -> None:
     from customs_risk.serving.store import Store
 
     items = declarations[1500:1503]
     request_id = _score(server, items).json()["request_id"]
-    store = Store(_server_env(trained)["CUSTOMS_RISK_STORE_URL"])
-    deadline = time.monotonic() + 20
-    rows = pd.DataFrame()
-    while time.monotonic() < deadline:
-        frame = store.decisions_frame()
-        rows = frame[frame["request_id"] == request_id]
-        if len(rows) == 3:
-            break
-        time.sleep(0.2)
+    store = Store(_server_env(served)["CUSTOMS_RISK_STORE_URL"])
+    frame = store.decisions_frame()  # answered: already committed, no wait
+    rows = frame[frame["request_id"] == request_id]
     assert list(rows["declaration_id"]) == [i["declaration_id"] for i in items]
     assert rows["input_digest"].str.len().eq(64).all()
     assert set(rows["model_version"]) == {"customs-risk/1"}
+    assert rows["client_key"].isna().all()  # /score open on loopback, no key sent
+    declared = pd.to_datetime([i["declared_at"] for i in items]).tz_localize(None)
+    assert rows["declared_at"].tolist() == list(declared)
     store.close()
 
 
-def _outcome(i: int, prefix: str = "OUT") -> dict[str, Any]:
+def _outcome(i: int, prefix: str = "OUT", source: str | None = "test") -> dict[str, Any]:
+    """An outcome row; ``source`` set: an item this system did not decide (kept apart)."""
     fraud = i % 7 == 0
     return {
         "declaration_id": f"{prefix}{i // 2:08d}",
@@ -278,6 +230,7 @@ def _outcome(i: int, prefix: str = "OUT") -> dict[str, Any]:
         "fraud_type": "undervaluation" if fraud else "none",
         "critical": False,
         "recovered_revenue": 12.5 if fraud else 0.0,
+        "source": source,
     }
 
 
@@ -308,7 +261,7 @@ def test_invalid_outcome_names_field_and_row(server: LocalServer) -> None:
     assert ["outcomes", 2, "fraud_type"] in [e["loc"] for e in r.json()["detail"]]
 
 
-def test_concurrent_outcomes_stored_exactly_once(server: LocalServer, trained: dict) -> None:
+def test_concurrent_outcomes_stored_exactly_once(server: LocalServer, served: dict) -> None:
     from customs_risk.serving.store import Store
 
     distinct = [_outcome(i, "CONC") for i in range(10_000)]
@@ -334,7 +287,7 @@ def test_concurrent_outcomes_stored_exactly_once(server: LocalServer, trained: d
         totals = list(pool.map(run, clients))
     assert sum(t[0] for t in totals) == 10_000
     assert sum(t[0] + t[1] for t in totals) == 10_000 + 8 * 500
-    store = Store(_server_env(trained)["CUSTOMS_RISK_STORE_URL"])
+    store = Store(_server_env(served)["CUSTOMS_RISK_STORE_URL"])
     frame = store.outcomes_frame()
     conc = frame[frame["declaration_id"].str.startswith("CONC")]
     assert len(conc) == 10_000
@@ -342,25 +295,25 @@ def test_concurrent_outcomes_stored_exactly_once(server: LocalServer, trained: d
     store.close()
 
 
-def test_model_info(server: LocalServer, trained: dict) -> None:
+def test_model_info(server: LocalServer, served: dict) -> None:
     r = httpx.get(f"{server.url}/model", timeout=10)
     assert r.status_code == 200, r.text
     info = r.json()
     assert info["version"] == "customs-risk/1" and info["registry_version"] == "1"
     assert info["alias"] == "champion"
-    assert info["bentoml_tag"] == trained["tag"]
+    assert info["bentoml_tag"] == served["tag"]
     assert {"train_start", "valid_start", "test_start", "data_end"} <= set(info["windows"])
     assert any(k.startswith("test_") for k in info["metrics"])
     assert any(k.startswith("valid_") for k in info["metrics"])
     assert set(info["policy_shares"]) == {"red", "orange", "random_red", "random_orange"}
 
 
-def test_model_info_follows_the_registry_alias(server: LocalServer, trained: dict) -> None:
+def test_model_info_follows_the_registry_alias(server: LocalServer, served: dict) -> None:
     """A promotion or rollback while the server runs: /model says the served version is no
     longer the alias's (stale), and not stale again once the alias is back."""
     import mlflow
 
-    mlflow.set_tracking_uri(trained["env"]["CUSTOMS_RISK_MLFLOW_URI"])
+    mlflow.set_tracking_uri(served["env"]["CUSTOMS_RISK_MLFLOW_URI"])
     client = mlflow.MlflowClient()
     name = "customs-risk"
     served = client.get_model_version_by_alias(name, "champion")
@@ -414,7 +367,7 @@ def test_not_ready_when_model_cannot_load(servers: dict, declarations: list) -> 
     assert httpx.get(f"{broken.url}/model").status_code == 503
 
 
-def test_schemathesis_no_server_errors(server: LocalServer, trained: dict) -> None:
+def test_schemathesis_no_server_errors(server: LocalServer, served: dict) -> None:
     """At least 500 generated cases against the served OpenAPI document: no 5xx.
 
     How many cases one run generates varies (Hypothesis stops early on inputs the API mostly
@@ -427,7 +380,7 @@ def test_schemathesis_no_server_errors(server: LocalServer, trained: dict) -> No
         cmd += ["--header", f"Authorization: Bearer {TOKEN}"]
         cmd += ["--include-path-regex", "^/(score|outcomes|model)$"]
         cmd += ["--report", "junit"]
-        cmd += ["--report-junit-path", str(trained["tmp"] / f"schemathesis-{seed}.xml")]
+        cmd += ["--report-junit-path", str(served["tmp"] / f"schemathesis-{seed}.xml")]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
         assert done.returncode == 0, done.stdout[-3000:]
         generated = re.search(r"(\d+) generated", done.stdout)
@@ -439,7 +392,7 @@ def test_schemathesis_no_server_errors(server: LocalServer, trained: dict) -> No
 
 
 def test_restart_keeps_outcomes_and_drains_decisions(
-    servers: dict, trained: dict, declarations: list
+    servers: dict, served: dict, declarations: list
 ) -> None:
     from customs_risk.serving.store import Store
 
@@ -449,20 +402,20 @@ def test_restart_keeps_outcomes_and_drains_decisions(
     items = declarations[1700:1900]
     request_id = _score(server, items).json()["request_id"]
     server.stop()  # SIGTERM: the decision writer drains before exit
-    store = Store(_server_env(trained)["CUSTOMS_RISK_STORE_URL"])
+    store = Store(_server_env(served)["CUSTOMS_RISK_STORE_URL"])
     decisions = store.decisions_frame()
     assert (decisions["request_id"] == request_id).sum() == 200
     store.close()
     server.start()
     server.wait(200)
     assert _post_outcomes(server, rows).json() == {"inserted": 0, "duplicates": 50}
-    store = Store(_server_env(trained)["CUSTOMS_RISK_STORE_URL"])
+    store = Store(_server_env(served)["CUSTOMS_RISK_STORE_URL"])
     stored = store.outcomes_frame()
     assert stored["declaration_id"].str.startswith("RST").sum() == 50
     store.close()
 
 
-def test_engine_records_equal_frame_decide(trained: dict, declarations: list) -> None:
+def test_engine_records_equal_frame_decide(served: dict, declarations: list) -> None:
     """In-process: the service's records adapter decides exactly as ``RiskModel.decide`` on a
     frame (both over the one kernel), in batches of any size."""
     from customs_risk.models.bundle import RiskModel
@@ -470,7 +423,7 @@ def test_engine_records_equal_frame_decide(trained: dict, declarations: list) ->
     from customs_risk.serving.engine import Engine
     from customs_risk.serving.schemas import Declaration
 
-    model = RiskModel.load(trained["bundle"].bundle.save(trained["tmp"] / "bundle_copy"))
+    model = RiskModel.load(served["bundle"].bundle.save(served["tmp"] / "bundle_copy"))
     profiles = load_profiles(ROOT / "profiles")
     engine = Engine(model, profiles)
     records = [Declaration.model_validate(d).record() for d in declarations[:600]]
@@ -495,13 +448,13 @@ def test_engine_records_equal_frame_decide(trained: dict, declarations: list) ->
 
 
 def test_refreshed_thresholds_are_followed(
-    server: LocalServer, trained: dict[str, Any], declarations: list[dict]
+    server: LocalServer, served: dict[str, Any], declarations: list[dict]
 ) -> None:
     """A thresholds file appears, changes, breaks and goes away: the server follows it."""
     from customs_risk.selection.thresholds import OfficeThresholds
 
-    path = _thresholds_file(trained)
-    model_thresholds = trained["bundle"].bundle.thresholds
+    path = _thresholds_file(served)
+    model_thresholds = served["bundle"].bundle.thresholds
     items = declarations[200:260]
 
     def served() -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -598,7 +551,7 @@ def test_outcomes_token_checked_before_the_body(server: LocalServer, body: bytes
     for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": TOKEN}):
         r = httpx.post(url, content=body, headers={"content-type": "application/json", **headers})
         assert r.status_code == 401, (headers, r.text)
-        assert r.json() == {"error": "a valid bearer token is required"}
+        assert "an API key with the outcomes scope is required" in r.json()["error"]
         assert r.headers["www-authenticate"] == "Bearer"
     auth = {"content-type": "application/json", "authorization": f"Bearer {TOKEN}"}
     assert httpx.post(url, content=body, headers=auth).status_code == 400
@@ -607,14 +560,62 @@ def test_outcomes_token_checked_before_the_body(server: LocalServer, body: bytes
     assert _post_chunked(url, huge, token="wrong").status_code == 401
 
 
-def test_outcomes_disabled_without_token(servers: dict) -> None:
-    small = servers["broken"]
+def test_outcomes_need_a_key_when_none_is_configured(servers: dict) -> None:
+    small = servers["broken"]  # no CUSTOMS_RISK_API_TOKEN, no keys in its store
     small.wait(503)
     for token in (None, TOKEN):
         r = _post_outcomes(small, [_outcome(1, "OFF")], token=token)
-        assert r.status_code == 503, r.text
-        assert "CUSTOMS_RISK_API_TOKEN" in r.json()["error"]
-    assert _post_chunked(f"{small.url}/outcomes", b"{bad", token=TOKEN).status_code == 503
+        assert r.status_code == 401, r.text
+        assert "customs-risk keys add" in r.json()["error"]
+    assert _post_chunked(f"{small.url}/outcomes", b"{bad", token=TOKEN).status_code == 401
+
+
+def test_keys_over_http_scopes_rate_and_names_recorded(
+    server: LocalServer, served: dict, declarations: list
+) -> None:
+    from customs_risk.serving.store import Store, decisions_table, outcomes_table
+
+    url = _server_env(served)["CUSTOMS_RISK_STORE_URL"]
+
+    def make(name: str, scope: str, *more: str) -> str:
+        cmd = [_cli(), "keys", "add", name, "--scope", scope, "--store-url", url, *more]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
+        return done.stdout.strip()
+
+    lane = make("lane-7", "score", "--rate", "5")
+    officers = make("officers", "outcomes")
+    items = declarations[1900:1902]
+    headers = {"authorization": f"Bearer {lane}"}
+    r = httpx.post(f"{server.url}/score", json={"declarations": items}, headers=headers)
+    assert r.status_code == 200, r.text
+    request_id = r.json()["request_id"]
+    decided = [
+        _outcome(i, source=None) | {"declaration_id": d["declaration_id"], "item_no": d["item_no"]}
+        for i, d in enumerate(items)
+    ]
+    for row, d in zip(decided, items, strict=True):
+        row["result_at"] = (pd.Timestamp(d["declared_at"]) + pd.Timedelta(days=1)).isoformat()
+    assert _post_outcomes(server, decided, token=lane).status_code == 403
+    undecided = [_outcome(i, "NEVERSCORED", source=None) for i in range(2)]
+    refused = _post_outcomes(server, decided + undecided, token=officers)
+    assert refused.status_code == 422, refused.text
+    assert [(p["row"], p["field"]) for p in refused.json()["refused"]] == [
+        (2, "declaration_id"),
+        (3, "declaration_id"),
+    ]
+    stored = _post_outcomes(server, decided, token=officers)
+    assert stored.json() == {"inserted": 2, "duplicates": 0}, stored.text
+    answers = [
+        httpx.post(f"{server.url}/score", json={"declarations": items[:1]}, headers=headers)
+        for _ in range(8)
+    ]
+    assert 429 in [a.status_code for a in answers]  # 5 per second for this key
+    with Store(url) as store, store.engine.connect() as conn:
+        query = decisions_table.select().where(decisions_table.c.request_id == request_id)
+        assert {row.client_key for row in conn.execute(query)} == {"lane-7"}
+        ids = [d["declaration_id"] for d in items]
+        query = outcomes_table.select().where(outcomes_table.c.declaration_id.in_(ids))
+        assert {(row.client_key, row.source) for row in conn.execute(query)} == {("officers", None)}
 
 
 CONTRADICTIONS = [
@@ -628,10 +629,10 @@ CONTRADICTIONS = [
 ]
 
 
-def _stored_with(trained: dict, prefix: str) -> int:
+def _stored_with(served: dict, prefix: str) -> int:
     from customs_risk.serving.store import Store
 
-    store = Store(_server_env(trained)["CUSTOMS_RISK_STORE_URL"])
+    store = Store(_server_env(served)["CUSTOMS_RISK_STORE_URL"])
     try:
         return int(store.outcomes_frame()["declaration_id"].str.startswith(prefix).sum())
     finally:
@@ -640,7 +641,7 @@ def _stored_with(trained: dict, prefix: str) -> int:
 
 @pytest.mark.parametrize(("change", "field"), CONTRADICTIONS)
 def test_contradictory_outcome_refused(
-    server: LocalServer, trained: dict, change: dict, field: str
+    server: LocalServer, served: dict, change: dict, field: str
 ) -> None:
     prefix = f"CONTRA{CONTRADICTIONS.index((change, field))}-"
     rows = [_outcome(i, prefix) for i in range(6)]
@@ -650,10 +651,10 @@ def test_contradictory_outcome_refused(
     body = r.json()
     assert body["error"].startswith(f"outcomes[4].{field}: ")
     assert [(p["row"], p["field"]) for p in body["refused"]] == [(4, field)]
-    assert _stored_with(trained, prefix) == 0
+    assert _stored_with(served, prefix) == 0
 
 
-def test_every_refused_outcome_listed(server: LocalServer, trained: dict) -> None:
+def test_every_refused_outcome_listed(server: LocalServer, served: dict) -> None:
     rows = [_outcome(i, "CONTRALL") for i in range(10)]
     for k, (change, _) in enumerate(CONTRADICTIONS):
         rows[2 * k + 1].update(change)
@@ -666,7 +667,7 @@ def test_every_refused_outcome_listed(server: LocalServer, trained: dict) -> Non
     ]
     assert all(p["reason"] for p in refused)
     assert "4 rows refused, nothing stored" in r.json()["error"]
-    assert _stored_with(trained, "CONTRALL") == 0
+    assert _stored_with(served, "CONTRALL") == 0
     good = [row for k, row in enumerate(rows) if k % 2 == 0]
     assert _post_outcomes(server, good).json() == {"inserted": 5, "duplicates": 0}
 
@@ -680,9 +681,9 @@ def test_customs_value_zero_is_scored(server: LocalServer, declarations: list) -
 
 
 def test_client_errors_logged_as_one_line(
-    server: LocalServer, trained: dict, declarations: list
+    server: LocalServer, served: dict, declarations: list
 ) -> None:
-    log_path = trained["tmp"] / "server.log"
+    log_path = served["tmp"] / "server.log"
     before = log_path.stat().st_size
     bad_item = dict(declarations[0], customs_value=-1)
     contradictory = dict(_outcome(7, "LOGLINE"), fraud_found=False)
@@ -716,3 +717,15 @@ def test_client_errors_logged_as_one_line(
     assert "POST /score -> 400: declarations.1.customs_value" in text
     assert "POST /outcomes -> 422: outcomes[0].fraud_type" in text
     assert "POST /outcomes -> 401" in text
+
+
+def test_steady_load_answers_every_request(server: LocalServer, declarations: list) -> None:
+    """A share of the load benchmark (benchmarks/serving_load.py: 200 requests/s for 60 s): 50
+    single-declaration requests a second for 10 s, clients in this process, every one answered
+    200."""
+    from customs_risk.serving.harness import open_loop_load
+
+    result = open_loop_load(server.url, declarations[:500], rate=50, seconds=10, threads=8)
+    assert result["errors"] == {} and len(result["lat"]) == 500
+    p50, p99 = np.percentile(result["lat"], [50, 99])
+    print(f"load share: 500 requests at 50/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")

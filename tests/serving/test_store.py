@@ -19,7 +19,7 @@ from customs_risk.data.contracts import KEY, OUTCOME_COLUMNS, OUTCOMES_FILE, Out
 from customs_risk.selection.decide import decide
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.synthetic import synthetic_declarations
-from customs_risk.serving.export import DECISIONS_FILE, export
+from customs_risk.serving.export import DECISIONS_FILE, OTHER_SOURCES_FILE, export
 from customs_risk.serving.store import OutcomeRejected, Store, StoreSettings, input_digest
 
 from .conftest import make_outcomes
@@ -40,9 +40,9 @@ def test_round_trip_export_validates(store_url: str, outcomes: Make, tmp_path: P
     rows.loc[5, "fraud_type"] = None  # nullable: unknown
     rows.loc[7, "recovered_revenue"] = np.nan
     with Store(store_url) as store:
-        assert store.add_outcomes(rows) == {"inserted": 300, "duplicates": 0}
+        assert store.add_outcomes(rows, check_decided=False) == {"inserted": 300, "duplicates": 0}
         counts = export(store, tmp_path / "out")
-    assert counts == {"outcomes": 300, "decisions": 0}
+    assert counts == {"outcomes": 300, "other_sources": 0, "decisions": 0}
     back = pd.read_parquet(tmp_path / "out" / OUTCOMES_FILE)
     assert list(back.columns) == list(OUTCOME_COLUMNS)
     assert str(back["declaration_id"].dtype) == "str"
@@ -55,8 +55,8 @@ def test_round_trip_export_validates(store_url: str, outcomes: Make, tmp_path: P
 def test_same_rows_twice_stored_once(store_url: str, outcomes: Make) -> None:
     rows = outcomes(200)
     with Store(store_url) as store:
-        assert store.add_outcomes(rows) == {"inserted": 200, "duplicates": 0}
-        assert store.add_outcomes(rows.to_dict(orient="records")) == {
+        assert store.add_outcomes(rows, check_decided=False) == {"inserted": 200, "duplicates": 0}
+        assert store.add_outcomes(rows.to_dict(orient="records"), check_decided=False) == {
             "inserted": 0,
             "duplicates": 200,
         }
@@ -68,8 +68,8 @@ def test_first_write_wins(store_url: str, outcomes: Make) -> None:
     revenue = rows["recovered_revenue"].where(~rows["fraud_found"], 99.0)  # the rules hold
     changed = rows.assign(channel="red", recovered_revenue=revenue)
     with Store(store_url) as store:
-        store.add_outcomes(rows)
-        assert store.add_outcomes(changed) == {"inserted": 0, "duplicates": 3}
+        store.add_outcomes(rows, check_decided=False)
+        assert store.add_outcomes(changed, check_decided=False) == {"inserted": 0, "duplicates": 3}
         pd.testing.assert_frame_equal(_sorted(store.outcomes_frame()), _sorted(rows))
 
 
@@ -77,8 +77,10 @@ def test_in_batch_duplicates(store_url: str, outcomes: Make) -> None:
     rows = outcomes(50)
     batch = pd.concat([rows, rows.iloc[:10], rows.iloc[:5]], ignore_index=True)
     with Store(store_url) as store:
-        assert store.add_outcomes(batch) == {"inserted": 50, "duplicates": 15}
-        assert store.add_outcomes(pd.concat([rows.iloc[:5], outcomes(5, start=50)])) == {
+        assert store.add_outcomes(batch, check_decided=False) == {"inserted": 50, "duplicates": 15}
+        assert store.add_outcomes(
+            pd.concat([rows.iloc[:5], outcomes(5, start=50)]), check_decided=False
+        ) == {
             "inserted": 5,
             "duplicates": 5,
         }
@@ -104,7 +106,7 @@ def test_invalid_row_rejected_nothing_written(
     records[row][field] = value
     with Store(store_url) as store:
         with pytest.raises(OutcomeRejected) as err:
-            store.add_outcomes(records)
+            store.add_outcomes(records, check_decided=False)
         assert store.counts()["outcomes"] == 0
     assert isinstance(err.value, ValueError)
     assert (err.value.field, err.value.row) == (field, row)
@@ -127,7 +129,7 @@ def test_contradictory_outcome_rejected_nothing_written(
     records[5].update({"critical": False, "recovered_revenue": 0.0, **change})
     with Store(store_url) as store:
         with pytest.raises(OutcomeRejected) as err:
-            store.add_outcomes(records)
+            store.add_outcomes(records, check_decided=False)
         assert store.counts()["outcomes"] == 0
     assert (err.value.row, err.value.field) == (5, field)
     assert [(p.row, p.field) for p in err.value.problems] == [(5, field)]
@@ -142,7 +144,7 @@ def test_every_refused_row_is_listed(store_url: str, outcomes: Make) -> None:
     records[15].update(fraud_type=None, fraud_found=False, critical=False, recovered_revenue=None)
     with Store(store_url) as store:
         with pytest.raises(OutcomeRejected) as err:
-            store.add_outcomes(records)
+            store.add_outcomes(records, check_decided=False)
         assert store.counts()["outcomes"] == 0
     expected = [(1, "fraud_type"), (2, "channel"), (4, "fraud_type"), (7, "critical")]
     expected.append((10, "recovered_revenue"))
@@ -153,7 +155,7 @@ def test_every_refused_row_is_listed(store_url: str, outcomes: Make) -> None:
 
 def test_missing_column_rejected(store_url: str, outcomes: Make) -> None:
     with Store(store_url) as store, pytest.raises(OutcomeRejected, match="channel"):
-        store.add_outcomes(outcomes(4).drop(columns="channel"))
+        store.add_outcomes(outcomes(4).drop(columns="channel"), check_decided=False)
 
 
 def test_json_records_are_coerced(store_url: str, outcomes: Make) -> None:
@@ -162,7 +164,7 @@ def test_json_records_are_coerced(store_url: str, outcomes: Make) -> None:
     records[0]["result_at"] = "2024-01-01T02:00:00+02:00"  # tz-aware -> naive UTC
     records[1].pop("fraud_type")  # optional: unknown
     with Store(store_url) as store:
-        assert store.add_outcomes(records)["inserted"] == 4
+        assert store.add_outcomes(records, check_decided=False)["inserted"] == 4
         back = _sorted(store.outcomes_frame())
     assert back.loc[0, "result_at"] == pd.Timestamp("2024-01-01T00:00:00")
     assert pd.isna(back.loc[1, "fraud_type"])
@@ -184,7 +186,11 @@ def test_decisions_stored(store_url: str, tmp_path: Path) -> None:
         assert store.add_decisions(decisions.iloc[:5]) == 5
         stored = store.decisions_frame()
         assert store.counts() == {"outcomes": 0, "decisions": 45}
-        assert export(store, tmp_path / "out") == {"outcomes": 0, "decisions": 45}
+        assert export(store, tmp_path / "out") == {
+            "outcomes": 0,
+            "other_sources": 0,
+            "decisions": 45,
+        }
     first = stored.iloc[:40].reset_index(drop=True)
     assert first["declaration_id"].tolist() == decisions["declaration_id"].tolist()
     assert first["channel"].tolist() == decisions["channel"].tolist()
@@ -202,6 +208,40 @@ def test_decisions_stored(store_url: str, tmp_path: Path) -> None:
     assert stored["id"].is_monotonic_increasing
     back = pd.read_parquet(tmp_path / "out" / DECISIONS_FILE)
     assert len(back) == 45
+
+
+def test_outcomes_must_follow_a_decision_of_this_system(store_url: str, tmp_path: Path) -> None:
+    declarations, decisions = _decisions(6)
+    keys = decisions[KEY].reset_index(drop=True)
+    rows = make_outcomes(6).drop(columns=KEY)
+    rows = pd.concat([keys, rows], axis=1)
+    rows["result_at"] = pd.to_datetime(declarations["declared_at"]) + pd.Timedelta(days=2)
+    stranger = make_outcomes(1, start=900)
+    with Store(store_url) as store:
+        with pytest.raises(OutcomeRejected) as refused:
+            store.add_outcomes(rows)  # nothing decided yet: every row refused
+        assert [p.row for p in refused.value.problems] == list(range(6))
+        assert {p.field for p in refused.value.problems} == {"declaration_id"}
+        store.add_decisions(decisions, declarations, request_id="r")
+        early = rows.copy()
+        early.loc[3, "result_at"] = pd.Timestamp(declarations.loc[3, "declared_at"]) - pd.Timedelta(
+            hours=1
+        )
+        with pytest.raises(OutcomeRejected) as refused:
+            store.add_outcomes(pd.concat([early, stranger], ignore_index=True))
+        problems = [(p.row, p.field) for p in refused.value.problems]
+        assert problems == [(3, "result_at"), (6, "declaration_id")]
+        assert store.counts()["outcomes"] == 0  # a refused request stores nothing
+        assert store.add_outcomes(rows, client_key="lane-1") == {"inserted": 6, "duplicates": 0}
+        apart = stranger.assign(source="post-clearance audit")
+        assert store.add_outcomes(apart, client_key="audit")["inserted"] == 1
+        stored = store.outcomes_frame(with_received_at=True)
+        counts = export(store, tmp_path / "out")
+    assert counts == {"outcomes": 6, "other_sources": 1, "decisions": 6}
+    assert stored["source"].isna().sum() == 6
+    other = pd.read_parquet(tmp_path / "out" / OTHER_SOURCES_FILE)
+    assert other["source"].tolist() == ["post-clearance audit"]
+    assert pd.read_parquet(tmp_path / "out" / OUTCOMES_FILE)["source"].isna().all()
 
 
 def test_decisions_inputs_must_align(store_url: str) -> None:
@@ -228,11 +268,14 @@ def test_decisions_bulk_10000(store_url: str) -> None:
 def test_reopen_keeps_data(store_url: str, outcomes: Make) -> None:
     _, decisions = _decisions(10)
     with Store(store_url) as store:
-        store.add_outcomes(outcomes(20))
+        store.add_outcomes(outcomes(20), check_decided=False)
         store.add_decisions(decisions)
     with Store(store_url) as again:
         assert again.counts() == {"outcomes": 20, "decisions": 10}
-        assert again.add_outcomes(outcomes(20)) == {"inserted": 0, "duplicates": 20}
+        assert again.add_outcomes(outcomes(20), check_decided=False) == {
+            "inserted": 0,
+            "duplicates": 20,
+        }
 
 
 def test_sqlite_file_is_wal(tmp_path: Path) -> None:
@@ -279,7 +322,7 @@ def _post_all(url: str, client: int) -> tuple[int, int]:
     with Store(url) as store:
         inserted = duplicates = 0
         for batch in _client_batches(client):
-            counts = store.add_outcomes(batch)
+            counts = store.add_outcomes(batch, check_decided=False)
             inserted += counts["inserted"]
             duplicates += counts["duplicates"]
     return inserted, duplicates
@@ -345,7 +388,7 @@ def test_concurrent_processes(store_url: str) -> None:
 def test_cli_export(tmp_path: Path, outcomes: Make) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     with Store(url) as store:
-        store.add_outcomes(outcomes(12))
+        store.add_outcomes(outcomes(12), check_decided=False)
     result = CliRunner().invoke(
         app, ["outcomes", "export", "--out", str(tmp_path / "x"), "--store-url", url]
     )

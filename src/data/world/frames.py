@@ -199,6 +199,7 @@ def build_frames(
             "fraud_type": strings(FRAUD_TYPES, np.where(found, fraud, 0)[keep]),
             "critical": (found & plan.critical)[keep],
             "recovered_revenue": np.where(found, plan.revenue, 0.0)[keep],
+            "source": pd.Series([None] * len(keep), dtype="str"),  # the world's own decisions
         }
     )
     assert list(outcomes.columns) == list(OUTCOME_COLUMNS)
