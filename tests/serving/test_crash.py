@@ -133,22 +133,18 @@ def test_kill_9_loses_nothing_acknowledged(served: dict, tmp_path: Path) -> None
     try:
         server.wait(200)
         with _Traffic(server.url, json_declarations(served["world"], 500, "CRASH")) as traffic:
-            deadline = time.monotonic() + 60
-            while len(traffic.acknowledged) < 5 and time.monotonic() < deadline:
-                time.sleep(0.1)  # warmed up
             for _ in range(KILLS):
                 since = len(traffic.acknowledged)
-                time.sleep(2.0)  # traffic flowing
-                before = len(traffic.acknowledged)
-                between.append(before - since)
+                deadline = time.monotonic() + 120
+                while len(traffic.acknowledged) - since < 15 and time.monotonic() < deadline:
+                    time.sleep(0.05)  # traffic flowing again (a new worker warms up first)
+                time.sleep(0.3)
+                between.append(len(traffic.acknowledged) - since)
                 worker = _worker(server)
                 worker.kill()  # SIGKILL mid-stream
                 killed.append(worker.pid)
                 worker.wait(30)
                 server.wait(200, timeout=180)  # the arbiter starts a new worker
-                deadline = time.monotonic() + 30
-                while len(traffic.acknowledged) == before and time.monotonic() < deadline:
-                    time.sleep(0.1)
             time.sleep(1.0)
     finally:
         server.stop()
@@ -169,7 +165,7 @@ def test_kill_9_loses_nothing_acknowledged(served: dict, tmp_path: Path) -> None
         f"missing {missing}, duplicated {duplicated}; "
         f"stored but not acknowledged: {len(per_request) - len(acknowledged)} requests"
     )
-    assert min(between) >= 3, between  # each kill came mid-stream
+    assert min(between) >= 15, between  # each kill came mid-stream
     assert missing == 0 and duplicated == 0
     for rid, ids in list(traffic.acknowledged.items())[:200]:
         assert decisions.loc[decisions["request_id"] == rid, "declaration_id"].tolist() == ids
