@@ -19,7 +19,7 @@ from serving_common import machine_probe, percentiles
 
 from customs_risk.selection.synthetic import synthetic_declarations
 from customs_risk.serving.decision_writer import DecisionWriter
-from customs_risk.serving.schemas import DECLARATION_FIELDS, Declaration
+from customs_risk.serving.schemas import DECISION_ANSWER_FIELDS, DECLARATION_FIELDS, Declaration
 
 
 def _requests(n: int) -> list[tuple[list[dict], list[Declaration]]]:
@@ -30,7 +30,7 @@ def _requests(n: int) -> list[tuple[list[dict], list[Declaration]]]:
     out = []
     for r in records:
         item = Declaration.model_validate(r)
-        decision = {
+        decision = dict.fromkeys(DECISION_ANSWER_FIELDS) | {
             "declaration_id": item.declaration_id,
             "item_no": item.item_no,
             "channel": "green",

@@ -26,6 +26,8 @@ thresholds_app = typer.Typer(help="The served model's channel thresholds.", no_a
 app.add_typer(thresholds_app, name="thresholds")
 keys_app = typer.Typer(help="API keys of the scoring service.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+store_app = typer.Typer(help="The risk data store: the legal record.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
 StoreUrl = Annotated[
     str | None, typer.Option(help="Store URL (default: CUSTOMS_RISK_STORE_URL or SQLite).")
 ]
@@ -149,7 +151,7 @@ def outcomes_export(
         str | None, typer.Option(help="Store URL (default: CUSTOMS_RISK_STORE_URL or SQLite).")
     ] = None,
 ) -> None:
-    """Export stored outcomes (outcome contract) and decisions to parquet; print counts."""
+    """The same as ``store export`` (its earlier name)."""
     from customs_risk.jobs.outcomes_export import OutcomesExportOptions, run
 
     raise typer.Exit(run(OutcomesExportOptions(out, store_url)))
@@ -221,6 +223,28 @@ def import_model(
     from customs_risk.jobs.import_model import ImportModelOptions, run
 
     raise typer.Exit(run(ImportModelOptions(alias, version)))
+
+
+@store_app.command("show")
+def store_show(
+    declaration_id: Annotated[str, typer.Argument(help="The declaration number.")],
+    store_url: StoreUrl = None,
+) -> None:
+    """What was decided on a declaration and why: decisions, the items as received, outcomes."""
+    from customs_risk.jobs.store_show import StoreShowOptions, run
+
+    raise typer.Exit(run(StoreShowOptions(declaration_id, store_url)))
+
+
+@store_app.command("export")
+def store_export(
+    out: Annotated[Path, typer.Option(help="Dataset folder to write (validate accepts it).")],
+    store_url: StoreUrl = None,
+) -> None:
+    """Declarations, outcomes (other sources apart) and decisions to parquet; print counts."""
+    from customs_risk.jobs.outcomes_export import OutcomesExportOptions, run
+
+    raise typer.Exit(run(OutcomesExportOptions(out, store_url)))
 
 
 @keys_app.command("add")

@@ -460,7 +460,7 @@ DECISION = RecordSpec(
             nullable=True,
             choices=CHANNELS,
             description="the model's channel (null: not scored)",
-            views=_views("answer", "frame"),
+            views=_views("answer", "store", "frame"),
         ),
         FieldSpec(
             "propensity",
@@ -498,7 +498,7 @@ DECISION = RecordSpec(
             required=False,
             nullable=True,
             description="P(critical offence found if inspected)",
-            views=_views("answer"),
+            views=_views("answer", "store"),
         ),
         FieldSpec(
             "expected_revenue",
@@ -520,7 +520,7 @@ DECISION = RecordSpec(
             required=False,
             nullable=True,
             description="the importer's compliance grade",
-            views=_views("answer"),
+            views=_views("answer", "store"),
         ),
         FieldSpec(
             "profile_id",
@@ -536,7 +536,7 @@ DECISION = RecordSpec(
             required=False,
             items=PROFILE_HIT,
             description="profiles that matched, in priority order (the frame holds their ids)",
-            views=_views("answer", "frame"),
+            views=_views("answer", "store", "frame"),
         ),
         FieldSpec(
             "instructions",
@@ -552,7 +552,7 @@ DECISION = RecordSpec(
             required=False,
             items="str",
             description="why the model flagged the item",
-            views=_views("answer", "frame"),
+            views=_views("answer", "store", "frame"),
         ),
         FieldSpec(
             "model_version", "str", required=False, nullable=True, description="served model"

@@ -1,4 +1,5 @@
-"""``customs-risk outcomes export``: stored outcomes and decisions to parquet, counts printed."""
+"""``customs-risk store export`` (also ``outcomes export``): the store as a dataset folder
+(declarations, outcomes, other-source outcomes, decisions), counts printed."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def run(options: OutcomesExportOptions) -> int:
         return _fail(f"cannot open the store: {exc.orig or exc}")
     except OSError as exc:
         return _fail(f"cannot open the store: {exc}")
+    print(f"declarations {counts['declarations']}")
     print(f"outcomes   {counts['outcomes']}")
     print(f"other sources {counts['other_sources']} (kept apart: outcomes_other_sources.parquet)")
     print(f"decisions  {counts['decisions']}")

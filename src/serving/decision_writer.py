@@ -34,7 +34,13 @@ from pydantic import TypeAdapter
 
 from customs_risk.data.contracts import DECLARATION
 from customs_risk.serving.schemas import Declaration
-from customs_risk.serving.store import STORED_DECISION_FIELDS, Store, input_digest, utcnow
+from customs_risk.serving.store import (
+    STORED_DECISION_FIELDS,
+    Store,
+    input_digest,
+    json_list,
+    utcnow,
+)
 
 log = logging.getLogger("customs_risk.serving")
 FLUSH_ROWS = 20_000  # rows per transaction at most (two full requests)
@@ -133,19 +139,19 @@ class DecisionWriter:
     def _commit(self, group: list[_Request]) -> None:
         """One transaction for the group's rows; then every request of it is answered."""
         ready: list[_Request] = []
-        records: list[dict[str, Any]] = []
+        rows = StoredRows([], [])
         decided_at = utcnow()
         for request in group:
             try:
-                records.extend(
-                    decision_rows(
-                        request.decisions,
-                        request.inputs,
-                        request.request_id,
-                        decided_at,
-                        request.client_key,
-                    )
+                built = decision_rows(
+                    request.decisions,
+                    request.inputs,
+                    request.request_id,
+                    decided_at,
+                    request.client_key,
                 )
+                rows.decisions.extend(built.decisions)
+                rows.declarations.extend(built.declarations)
                 ready.append(request)
             except Exception as exc:  # this request only: the others are fine
                 log.exception("decision rows of request %s could not be built", request.request_id)
@@ -153,9 +159,9 @@ class DecisionWriter:
         if not ready:
             return
         try:
-            written = self._write(records)
+            written = self._write(rows)
         except Exception as exc:
-            self.failed += len(records)
+            self.failed += len(rows.decisions)
             log.error("decisions of %d requests not stored (%s): answered 503", len(ready), exc)
             for request in ready:
                 request.future.set_exception(StoreUnavailable(str(exc)))
@@ -165,12 +171,12 @@ class DecisionWriter:
         for request in ready:
             request.future.set_result(len(request.decisions))
 
-    def _write(self, records: list[dict[str, Any]]) -> int:
-        """Commit ``records`` through the store process while it lives, else here."""
+    def _write(self, rows: StoredRows) -> int:
+        """Commit ``rows`` through the store process while it lives, else here."""
         if self.process is not None:
             self._sequence += 1
             try:
-                self._pipe.send((self._sequence, records))
+                self._pipe.send((self._sequence, rows))
                 while not self._pipe.poll(ACK_POLL_SECONDS):
                     if not self.process.is_alive():
                         raise EOFError
@@ -186,16 +192,25 @@ class DecisionWriter:
                 raise StoreUnavailable(error)
             return int(written)
         self._local = self._local or Store(self.url)
-        return self._local.add_decision_records(records)
+        return self._local.add_decision_records(rows.decisions, rows.declarations)
 
 
 # stored decision fields: from the answer, else (office_id, declared_at) from the input
 _FROM_ANSWER: tuple[str, ...] = tuple(f.name for f in STORED_DECISION_FIELDS if f.in_view("answer"))
+_LISTS: frozenset[str] = frozenset(f.name for f in STORED_DECISION_FIELDS if f.kind == "list")
 _FROM_INPUT: tuple[str, ...] = tuple(
     f.name for f in STORED_DECISION_FIELDS if not f.in_view("answer")
 )
 if not set(_FROM_INPUT) <= set(DECLARATION.names()):
     raise AssertionError(f"stored decision fields neither answered nor declared: {_FROM_INPUT}")
+_CONTRACT = frozenset(DECLARATION.names())
+
+
+class StoredRows(NamedTuple):
+    """What one request adds to the store: decision rows and the declarations they decided."""
+
+    decisions: list[dict[str, Any]]
+    declarations: list[dict[str, Any]]
 
 
 def decision_rows(
@@ -204,22 +219,37 @@ def decision_rows(
     request_id: str,
     decided_at: Any,
     client_key: str | None = None,
-) -> list[dict[str, Any]]:
-    """Rows of the decisions table for one request: the stored fields of the decision
-    contract, the decision time, the input digest, the profile ids, request id and client."""
+) -> StoredRows:
+    """Rows of the decisions table for one request (the stored fields of the decision
+    contract, list fields as JSON text, the decision time, the input digest, the profile ids,
+    request id and client) and of the declarations table (each item as received: the contract
+    fields typed, the others as JSON, under the same digest)."""
     records = []
+    declared = []
     dumped = _DECLARATIONS.dump_python(list(inputs), mode="json")  # one call a request
     for d, item, given in zip(decisions, dumped, inputs, strict=True):
         record = {name: d[name] for name in _FROM_ANSWER}
+        for name in _LISTS:
+            record[name] = json_list(record[name])
         for name in _FROM_INPUT:
             record[name] = getattr(given, name)  # typed (naive UTC timestamps)
+        digest = input_digest(item)
         record["decided_at"] = decided_at
-        record["input_digest"] = input_digest(item)
+        record["input_digest"] = digest
         record["profile_ids"] = json.dumps([h["id"] for h in d["profile_hits"]])
         record["request_id"] = request_id
         record["client_key"] = client_key
         records.append(record)
-    return records
+        extra = {k: v for k, v in item.items() if k not in _CONTRACT}
+        declared.append(
+            {
+                **given.record(),
+                "input_digest": digest,
+                "extra": json.dumps(extra) if extra else None,
+                "received_at": decided_at,
+            }
+        )
+    return StoredRows(records, declared)
 
 
 def store_rows(url: str, pipe: Any, parent: int) -> None:
@@ -241,12 +271,12 @@ def store_rows(url: str, pipe: Any, parent: int) -> None:
             break
         if message is None:
             break
-        sequence, records = message
+        sequence, rows = message
         answer: tuple[int, int, str | None]
         try:
-            answer = (sequence, store.add_decision_records(records), None)
+            answer = (sequence, store.add_decision_records(rows.decisions, rows.declarations), None)
         except Exception as exc:
-            log.exception("decision store write failed: %d rows not stored", len(records))
+            log.exception("decision store write failed: %d rows not stored", len(rows.decisions))
             answer = (sequence, 0, f"{type(exc).__name__}: {exc}")
         try:
             pipe.send(answer)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import operator
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from customs_risk.data import coercion
 from customs_risk.data.contracts import (
     DECISION,
+    DECLARATION,
     KEY,
     OUTCOME,
     OUTCOME_COLUMNS,
@@ -48,6 +50,8 @@ _LOCK_RETRIES = 20
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 _PG_DDL_LOCK = 0x6375_7374_6F6D  # advisory lock key: table creation, one process at a time
 _IN_CHUNK = 1_000  # declaration ids per IN (...) lookup
+MIGRATIONS = Path(__file__).with_name("migrations")  # Alembic: one file per schema change
+_UPGRADE_LOCK = threading.Lock()
 NOT_DECIDED = (
     "item not decided by this system: results of items decided elsewhere name their source "
     "(field source)"
@@ -109,6 +113,7 @@ _SQL_TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
     "float": sa.Float,
     "bool": sa.Boolean,
     "timestamp": sa.DateTime,
+    "list": sa.Text,  # JSON text
 }
 
 
@@ -149,7 +154,8 @@ _DECISION_TAIL: list[sa.Column[Any]] = [
 
 outcomes_table = sa.Table("outcomes", metadata, *spec_columns(OUTCOME), *_OUTCOME_EXTRA)
 
-# columns added after the first release (office_id, ...) are nullable: _add_missing_columns
+# the tables as the head migration leaves them (a schema change is a new revision in
+# migrations/versions; tests compare the two)
 decisions_table = sa.Table(
     "decisions",
     metadata,
@@ -157,6 +163,18 @@ decisions_table = sa.Table(
     *spec_columns(DECISION, "store"),
     *_DECISION_TAIL,
     sa.Index("ix_decisions_key", "declaration_id", "item_no"),
+)
+
+# the declarations decided, as received: one row per distinct content of an item (an amended
+# declaration scored again adds a row); decisions point to theirs by input_digest
+declarations_table = sa.Table(
+    "declarations",
+    metadata,
+    *[c for c in spec_columns(DECLARATION, "store")],
+    sa.Column("input_digest", sa.String(64), nullable=False),
+    sa.Column("extra", sa.Text, nullable=True),  # JSON of the fields beyond the contract
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("declaration_id", "item_no", "input_digest"),
 )
 
 # API keys (``customs_risk.serving.keys``): only the sha256 of a key is kept
@@ -254,18 +272,30 @@ class Store:
         """Create the tables if absent; safe when several processes start at once."""
         if self._ready:
             return
-        _with_lock_retry(self._create_tables)
+        for attempt in range(5):
+            try:
+                _with_lock_retry(self._create_tables)
+                break
+            except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
+                # another process created the version table or stamped the revision first
+                raced = isinstance(exc, sa.exc.IntegrityError) or "already exists" in str(exc)
+                if not raced or attempt == 4:
+                    raise
         self._ready = True
 
     def _create_tables(self) -> None:
-        with self.engine.begin() as conn:
+        """Upgrade the schema to the head revision (``customs_risk.serving.migrations``)."""
+        from alembic import command
+        from alembic.config import Config
+
+        # Alembic's migration context is process-global: one upgrade at a time in a process
+        with _UPGRADE_LOCK, self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_DDL_LOCK})
-            for table in metadata.sorted_tables:
-                conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
-                for index in table.indexes:
-                    conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
-                _add_missing_columns(conn, table)
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
 
     def add_outcomes(
         self,
@@ -339,14 +369,22 @@ class Store:
         records = decision_records(decisions, inputs, request_id, decided_at or utcnow())
         return self.add_decision_records(records)
 
-    def add_decision_records(self, records: list[dict[str, Any]]) -> int:
-        """Store decision rows given as plain dicts (the columns of the decisions table)."""
+    def add_decision_records(
+        self,
+        records: list[dict[str, Any]],
+        declarations: list[dict[str, Any]] | None = None,
+    ) -> int:
+        """Store decision rows given as plain dicts (the columns of the decisions table) and,
+        in the same transaction, the declarations they decided (rows of the declarations
+        table; one already stored with the same digest is kept)."""
         if not records:
             return 0
         self.create()
 
         def run() -> int:
             with self.engine.begin() as conn:
+                if declarations:
+                    _insert_many(conn, declarations_table, declarations, ignore=True)
                 _insert_many(conn, decisions_table, records)
             return len(records)
 
@@ -375,6 +413,34 @@ class Store:
             rows = conn.execute(query).mappings().all()
         return _typed_frame(rows, DECISION_STORE_COLUMNS)
 
+    def declarations_frame(self) -> pd.DataFrame:
+        """The declarations decided, in the contract's columns and dtypes: the latest content
+        of each item (an amended item scored again replaces the earlier one), sorted by key."""
+        self.create()
+        table = declarations_table
+        query = sa.select(table).order_by(table.c.received_at)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        frame = _typed_frame(rows, DECLARATION.kinds())
+        frame = frame.drop_duplicates(KEY, keep="last").sort_values(KEY, kind="stable")
+        return frame.reset_index(drop=True)
+
+    def item_record(self, declaration_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Everything stored on one declaration: its decisions (oldest first), the items as
+        received, the outcomes."""
+        self.create()
+        out = {}
+        with self.engine.connect() as conn:
+            for name, table, order in (
+                ("decisions", decisions_table, decisions_table.c.id),
+                ("declarations", declarations_table, declarations_table.c.received_at),
+                ("outcomes", outcomes_table, outcomes_table.c.item_no),
+            ):
+                query = sa.select(table).where(table.c.declaration_id == declaration_id)
+                rows = conn.execute(query.order_by(order)).mappings().all()
+                out[name] = [dict(r) for r in rows]
+        return out
+
     def counts(self) -> dict[str, int]:
         """Rows per table."""
         self.create()
@@ -385,25 +451,21 @@ class Store:
             }
 
 
-def _add_missing_columns(conn: sa.Connection, table: sa.Table) -> None:
-    """Nullable columns added to a table after a store was created (the only schema change a
-    store sees): ALTER TABLE ... ADD COLUMN for those the database lacks."""
-    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
-    for column in table.columns:
-        if column.name not in present and column.nullable:
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
-
-
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime in SQLite
 
 
-def _insert_many(conn: sa.Connection, table: sa.Table, records: list[dict[str, Any]]) -> None:
-    """One executemany of ``records`` (same keys each). On SQLite the rows go to the driver
-    as tuples: SQLAlchemy's per-row parameter processing cost as much as SQLite itself (and
-    holds the GIL the scoring threads need); elsewhere through SQLAlchemy Core."""
+def _insert_many(
+    conn: sa.Connection, table: sa.Table, records: list[dict[str, Any]], ignore: bool = False
+) -> None:
+    """One executemany of ``records`` (same keys each); ``ignore``: rows whose primary key is
+    stored already are skipped. On SQLite the rows go to the driver as tuples: SQLAlchemy's
+    per-row parameter processing cost as much as SQLite itself (and holds the GIL the scoring
+    threads need); elsewhere through SQLAlchemy Core."""
     if conn.dialect.name != "sqlite":
-        conn.execute(table.insert(), records)
+        stmt: Any = table.insert()
+        if ignore:
+            stmt = postgresql.insert(table).on_conflict_do_nothing()
+        conn.execute(stmt, records)
         return
     columns = list(records[0])
     times = [c for c in columns if isinstance(table.c[c].type, sa.DateTime)]
@@ -414,7 +476,8 @@ def _insert_many(conn: sa.Connection, table: sa.Table, records: list[dict[str, A
     rows = [row(r) for r in records]  # tuples: a decisions row has several columns
     names = ", ".join(columns)
     marks = ", ".join("?" * len(columns))
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+    verb = "INSERT OR IGNORE" if ignore else "INSERT"
+    conn.exec_driver_sql(f"{verb} INTO {table.name} ({names}) VALUES ({marks})", rows)
 
 
 def _sqlite_time(value: Any, cache: dict[Any, Any]) -> Any:
@@ -590,6 +653,13 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def json_list(value: Any) -> str | None:
+    """A list field as stored: JSON text (None stays None)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return orjson.dumps(list(value), default=_json_default).decode()
+
+
 def input_digest(item: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of one input item: keys sorted, compact UTF-8, NaN / NaT /
     NA as null, timestamps in ISO 8601 (``orjson`` with sorted keys)."""
@@ -648,6 +718,8 @@ def decision_records(
         elif f.kind == "float":
             floats = values.astype("float64").tolist()
             cols[f.name] = [None if math.isnan(v) else v for v in floats]
+        elif f.kind == "list":
+            cols[f.name] = [json_list(v) for v in values]
         elif f.kind == "timestamp":
             times = pd.to_datetime(values).astype(object)
             cols[f.name] = [None if pd.isna(v) else v.to_pydatetime() for v in times]

@@ -305,13 +305,18 @@ def test_decision_rows_take_the_stored_fields(tmp_path: Path) -> None:
         reasons=[],
     )
     when = dt.datetime(2025, 1, 1, 9)
-    (row,) = decision_rows([answer], [item], "req-1", when)
+    stored = decision_rows([answer], [item], "req-1", when)
+    (row,) = stored.decisions
     assert set(row) == {c.name for c in decisions_table.columns} - {"id"}
     assert row["office_id"] == "OFC001" and row["profile_ids"] == '["P-1"]'
     assert row["declared_at"] == item.declared_at and row["client_key"] is None
     with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
-        assert store.add_decision_records([row]) == 1
-        assert store.decisions_frame()["channel"].tolist() == ["red"]
+        assert store.add_decision_records([row], stored.declarations) == 1
+        assert store.add_decision_records([row], stored.declarations) == 1  # declaration kept once
+        with store.engine.connect() as conn:
+            (declared,) = conn.execute(sa.text("SELECT * FROM declarations")).mappings().all()
+        assert declared["input_digest"] == row["input_digest"] and declared["office_id"] == "OFC001"
+        assert store.decisions_frame()["channel"].tolist() == ["red", "red"]  # two decisions
 
 
 # the tables as the first releases created them (SQLAlchemy's SQLite DDL of that code)
@@ -345,7 +350,7 @@ def test_an_existing_sqlite_store_keeps_working(tmp_path: Path) -> None:
         answer = dict.fromkeys(DECISION_ANSWER_FIELDS)
         answer.update(declaration_id="D1", item_no=1, channel="green", profile_hits=[])
         when = dt.datetime(2025, 1, 1)
-        store.add_decision_records(decision_rows([answer], [item], "r", when))
+        store.add_decision_records(*decision_rows([answer], [item], "r", when))
         key = ["declaration_id", "item_no"]
         pd.testing.assert_frame_equal(
             store.outcomes_frame().sort_values(key).reset_index(drop=True),
@@ -426,3 +431,18 @@ def test_typed_columns_follow_the_rule() -> None:
     np.testing.assert_array_equal(
         coercion.to_boolean(pd.Series([True, None], dtype="boolean")), [True, False]
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_head_migration_builds_the_store_schema(tmp_path: Path, backend: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from customs_risk.serving.store import metadata
+
+    with Store(f"sqlite:///{tmp_path / 'migrated.db'}") as store:
+        store.create()
+        with store.engine.connect() as conn:
+            context = MigrationContext.configure(conn)
+            assert compare_metadata(context, metadata) == []  # the tables the code writes
+            assert context.get_current_revision() == "0001"

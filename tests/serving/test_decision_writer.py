@@ -12,7 +12,7 @@ import pytest
 
 from customs_risk.selection.synthetic import synthetic_declarations
 from customs_risk.serving.decision_writer import DecisionWriter, StoreUnavailable
-from customs_risk.serving.schemas import DECLARATION_FIELDS, Declaration
+from customs_risk.serving.schemas import DECISION_ANSWER_FIELDS, DECLARATION_FIELDS, Declaration
 from customs_risk.serving.store import Store
 
 
@@ -23,7 +23,8 @@ def _request(n: int, prefix: str) -> tuple[list[dict], list[Declaration]]:
     records = frame[[c for c in DECLARATION_FIELDS if c in frame.columns]].to_dict("records")
     inputs = [Declaration.model_validate(r) for r in records]
     decisions = [
-        {
+        dict.fromkeys(DECISION_ANSWER_FIELDS)
+        | {
             "declaration_id": d.declaration_id,
             "item_no": d.item_no,
             "channel": "red" if i % 3 == 0 else "green",

@@ -729,3 +729,43 @@ def test_steady_load_answers_every_request(server: LocalServer, declarations: li
     assert result["errors"] == {} and len(result["lat"]) == 500
     p50, p99 = np.percentile(result["lat"], [50, 99])
     print(f"load share: 500 requests at 50/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+
+
+def test_the_store_keeps_the_legal_record_and_exports_a_dataset(
+    server: LocalServer, served: dict, declarations: list, tmp_path: Path
+) -> None:
+    url = _server_env(served)["CUSTOMS_RISK_STORE_URL"]
+    items = [dict(d, broker_ref="BR-9") for d in declarations[1950:1960]]  # an extra field
+    answer = _score(server, items).json()["decisions"]
+    shown = subprocess.run(
+        [_cli(), "store", "show", items[0]["declaration_id"], "--store-url", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert f"item 1: {answer[0]['channel'].upper()}" in shown.stdout
+    assert f"selected by {answer[0]['selected_by']}" in shown.stdout
+    assert all(f"reason: {r}" in shown.stdout for r in answer[0]["reasons"])
+    assert "further fields" in shown.stdout and "BR-9" in shown.stdout
+    missing = subprocess.run(
+        [_cli(), "store", "show", "NO-SUCH-DECLARATION", "--store-url", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 1 and "nothing stored" in missing.stderr
+    out = tmp_path / "export"
+    done = subprocess.run(
+        [_cli(), "store", "export", "--out", str(out), "--store-url", url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    exported = pd.read_parquet(out / "declarations.parquet")
+    assert set(i["declaration_id"] for i in items) <= set(exported["declaration_id"])
+    checked = subprocess.run(
+        [_cli(), "validate", str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]

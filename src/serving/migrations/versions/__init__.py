@@ -1,0 +1,1 @@
+"""Schema revisions of the risk data store, oldest first."""
