@@ -42,7 +42,7 @@ def test_round_trip_export_validates(store_url: str, outcomes: Make, tmp_path: P
     with Store(store_url) as store:
         assert store.add_outcomes(rows, check_decided=False) == {"inserted": 300, "duplicates": 0}
         counts = export(store, tmp_path / "out")
-    assert counts == {"outcomes": 300, "other_sources": 0, "decisions": 0}
+    assert counts == {"declarations": 0, "outcomes": 300, "other_sources": 0, "decisions": 0}
     back = pd.read_parquet(tmp_path / "out" / OUTCOMES_FILE)
     assert list(back.columns) == list(OUTCOME_COLUMNS)
     assert str(back["declaration_id"].dtype) == "str"
@@ -187,6 +187,7 @@ def test_decisions_stored(store_url: str, tmp_path: Path) -> None:
         stored = store.decisions_frame()
         assert store.counts() == {"outcomes": 0, "decisions": 45}
         assert export(store, tmp_path / "out") == {
+            "declarations": 0,  # decide frames keep no declarations; /score stores them
             "outcomes": 0,
             "other_sources": 0,
             "decisions": 45,
@@ -237,7 +238,7 @@ def test_outcomes_must_follow_a_decision_of_this_system(store_url: str, tmp_path
         assert store.add_outcomes(apart, client_key="audit")["inserted"] == 1
         stored = store.outcomes_frame(with_received_at=True)
         counts = export(store, tmp_path / "out")
-    assert counts == {"outcomes": 6, "other_sources": 1, "decisions": 6}
+    assert counts == {"declarations": 0, "outcomes": 6, "other_sources": 1, "decisions": 6}
     assert stored["source"].isna().sum() == 6
     other = pd.read_parquet(tmp_path / "out" / OTHER_SOURCES_FILE)
     assert other["source"].tolist() == ["post-clearance audit"]
