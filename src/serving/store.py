@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import math
 import operator
 import threading
@@ -287,6 +288,8 @@ class Store:
         """Upgrade the schema to the head revision (``customs_risk.serving.migrations``)."""
         from alembic import command
         from alembic.config import Config
+
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # no plugin lines in server logs
 
         # Alembic's migration context is process-global: one upgrade at a time in a process
         with _UPGRADE_LOCK, self.engine.begin() as conn:
