@@ -171,7 +171,7 @@ decisions_table = sa.Table(
 declarations_table = sa.Table(
     "declarations",
     metadata,
-    *[c for c in spec_columns(DECLARATION, "store")],
+    *spec_columns(DECLARATION, "store"),
     sa.Column("input_digest", sa.String(64), nullable=False),
     sa.Column("extra", sa.Text, nullable=True),  # JSON of the fields beyond the contract
     sa.Column("received_at", sa.DateTime, nullable=False),
