@@ -28,6 +28,8 @@ keys_app = typer.Typer(help="API keys of the scoring service.", no_args_is_help=
 app.add_typer(keys_app, name="keys")
 store_app = typer.Typer(help="The risk data store: the legal record.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+state_app = typer.Typer(help="The served feature state (live history).", no_args_is_help=True)
+app.add_typer(state_app, name="state")
 StoreUrl = Annotated[
     str | None, typer.Option(help="Store URL (default: CUSTOMS_RISK_STORE_URL or SQLite).")
 ]
@@ -245,6 +247,22 @@ def store_export(
     from customs_risk.jobs.outcomes_export import OutcomesExportOptions, run
 
     raise typer.Exit(run(OutcomesExportOptions(out, store_url)))
+
+
+@state_app.command("rebuild")
+def state_rebuild(
+    model: Annotated[
+        str,
+        typer.Option(help="models:/NAME@ALIAS, models:/NAME/VERSION or a bundle folder."),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder to write the state to.")],
+    store_url: StoreUrl = None,
+) -> None:
+    """The model's feature state plus the store's history (declarations decided, results
+    posted), as the service replays it at a cold start; saved as a state folder."""
+    from customs_risk.jobs.state_rebuild import StateRebuildOptions, run
+
+    raise typer.Exit(run(StateRebuildOptions(model, out, store_url)))
 
 
 @keys_app.command("add")

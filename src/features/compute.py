@@ -193,7 +193,12 @@ def _stacked_stats(
         rows = (event_rows[None, :] + len(t) * np.arange(k)[:, None]).ravel()
         tiled = Events(*(np.tile(a, k) for a in events.astuple())) if k > 1 else events
         indexes.append((EventIndex(batch_keys[rows], tiled), batch_keys))
-    agg = entity_aggregates(batch_keys, times, base, indexes, alone=isolated or len(t) < 2)
+    declared = None
+    if state.n_pending_declarations:
+        declared = (state.pending_declaration_index(entities), state_keys)
+    agg = entity_aggregates(
+        batch_keys, times, base, indexes, alone=isolated or len(t) < 2, declared=declared
+    )
     priors = np.tile(prior, k) if k > 1 else prior
     return stat_features(agg, times, priors, state.config.prior_strength, batch_keys >= 0)
 

@@ -15,7 +15,7 @@ from customs_risk.features.declaration import DECLARATION_CATEGORICAL, declarati
 from customs_risk.features.encoding import NS_PER_DAY, Batch, Vocabulary
 from customs_risk.features.history import fit_table
 from customs_risk.features.keys import composite_keys
-from customs_risk.features.prices import PRICE_BASES, PRICE_LEVELS, fit_tables
+from customs_risk.features.prices import PRICE_BASES, PRICE_LEVELS, contributors, fit_tables
 from customs_risk.features.state import EVENT_FIELDS, FeatureState
 
 
@@ -116,6 +116,7 @@ def fit_state(
             lv: composite_keys([comps], codes, sizes)[0] for lv, comps in PRICE_LEVELS.items()
         }
         state.reference = fit_tables(groups, x, numeric["tariff_rate"])
+        state.price_rows = contributors(t, codes, x, numeric["tariff_rate"])
     state.as_of = cut
     state.fitted = True
     state.meta = {

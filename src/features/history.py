@@ -7,9 +7,9 @@ integer (counts, revenue in cents, nanosecond times) so that sums do not depend 
 a state fitted on the past plus the rows of a batch gives exactly the offline numbers.
 
 Three sources add up for a row: the state's settled aggregates of its entity (``EntityBase``),
-the state's pending outcome events (results known at fit time but dated after its ``as_of``) and
-the batch itself (earlier rows, and outcome events passed with the batch), both through
-:class:`EventIndex`.
+the state's pending events (outcomes known at fit time but dated after its ``as_of``, and what
+live history added since: declarations and results) and the batch itself (earlier rows, and
+outcome events passed with the batch), all but the first through :class:`EventIndex`.
 """
 
 from __future__ import annotations
@@ -77,6 +77,12 @@ class Events:
         return (self.r, self.fraud, self.critical, self.rev_cents, self.has_rev)
 
     @classmethod
+    def times(cls, t: np.ndarray) -> Events:
+        """Events that are only times (declarations: ``EventIndex.spans`` reads them)."""
+        z = np.zeros(len(t), dtype=np.int64)
+        return cls(np.asarray(t, dtype=np.int64), z.astype(bool), z.astype(bool), z, z.astype(bool))
+
+    @classmethod
     def empty(cls) -> Events:
         """No events."""
         z = np.zeros(0, dtype=np.int64)
@@ -124,19 +130,19 @@ class EventIndex:
         )
         self.r_sorted = sorted_events.r
 
-    def query(self, group: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
-        """Prefix aggregates per query row (zeros / MISSING where nothing is before)."""
+    def _ranges(self, group: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per query, the slice [lo, hi) of sorted events of its group with time < t."""
         gi = np.searchsorted(self.groups, group)
         known = (gi < len(self.groups)) & (group >= 0)
         known[known] &= self.groups[gi[known]] == group[known]
-        if not known.any():
-            zeros = np.zeros(len(group), dtype=np.int64)
-            out = dict.fromkeys(("n_insp", "n_fraud", "n_critical", "rev_cents", "rev_n"), zeros)
-            return out | {"last_fraud_t": np.full(len(group), MISSING, dtype=np.int64)}
         base = gi * self.radix
         lo = np.searchsorted(self.keys, base)
         hi = np.searchsorted(self.keys, base + np.searchsorted(self.times, t))
-        hi = np.where(known, hi, lo)
+        return lo, np.where(known, hi, lo)
+
+    def query(self, group: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+        """Prefix aggregates per query row (zeros / MISSING where nothing is before)."""
+        lo, hi = self._ranges(group, t)
         last = np.full(len(group), MISSING, dtype=np.int64)
         some = hi > lo
         if some.any():
@@ -152,6 +158,17 @@ class EventIndex:
             "rev_n": self.c_rev_n[hi] - self.c_rev_n[lo],
             "last_fraud_t": last,
         }
+
+    def spans(self, group: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+        """Per query row, the count and the first and latest times of its group's events
+        before t (declarations as events: ``Events.times``)."""
+        lo, hi = self._ranges(group, t)
+        some = hi > lo
+        first = np.full(len(group), MISSING, dtype=np.int64)
+        last = np.full(len(group), MISSING, dtype=np.int64)
+        first[some] = self.r_sorted[lo[some]]
+        last[some] = self.r_sorted[hi[some] - 1]
+        return {"n_decl": hi - lo, "first_t": first, "last_t": last}
 
 
 def empty_base(n: int) -> dict[str, np.ndarray]:
@@ -204,6 +221,17 @@ def batch_declarations(group: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray
     return {"n_decl": prior, "first_t": first, "last_t": last}
 
 
+def add_declarations(
+    first: dict[str, np.ndarray], later: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Declaration counts and times of two sources, ``later`` lodged after ``first``."""
+    return {
+        "n_decl": first["n_decl"] + later["n_decl"],
+        "first_t": np.where(first["n_decl"] > 0, first["first_t"], later["first_t"]),
+        "last_t": np.where(later["n_decl"] > 0, later["last_t"], first["last_t"]),
+    }
+
+
 def combine(
     base: dict[str, np.ndarray] | None,
     declarations: dict[str, np.ndarray],
@@ -218,10 +246,7 @@ def combine(
             out[f] = np.zeros(n, dtype=np.int64)
         out["last_fraud_t"] = np.full(n, MISSING, dtype=np.int64)
     else:
-        out = dict(base)
-        out["n_decl"] = base["n_decl"] + declarations["n_decl"]
-        out["first_t"] = np.where(base["n_decl"] > 0, base["first_t"], declarations["first_t"])
-        out["last_t"] = np.where(declarations["n_decl"] > 0, declarations["last_t"], base["last_t"])
+        out = dict(base) | add_declarations(base, declarations)
     for part in event_parts:
         for f in ("n_insp", "n_fraud", "n_critical", "rev_cents", "rev_n"):
             out[f] = out[f] + part[f]
@@ -235,10 +260,15 @@ def entity_aggregates(
     base: dict[str, np.ndarray] | None,
     indexes: list[tuple[EventIndex, np.ndarray]],
     alone: bool = False,
+    declared: tuple[EventIndex, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Raw integer aggregates per row: ``indexes`` pairs an event index with the row keys to
-    query it with (batch group ids or state keys); ``alone``: no row sees another batch row."""
+    query it with (batch group ids or state keys); ``declared``: the state's pending
+    declarations and the row keys to query them with; ``alone``: no row sees another batch
+    row."""
     parts = [index.query(keys, t) for index, keys in indexes if index.size]
+    if base is not None and declared is not None and declared[0].size:
+        base = dict(base) | add_declarations(base, declared[0].spans(declared[1], t))
     if alone:
         n = len(group)
         declarations = {

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from customs_risk.features.config import LOG_UNIT_VALUE_GRID, RATE_GRID, FeatureConfig
-from customs_risk.features.keys import stack_keys
+from customs_risk.features.keys import composite_keys, stack_keys
 from customs_risk.features.quantiles import (
     prefix_max,
     prefix_quantiles,
@@ -85,6 +85,33 @@ def offline_tariff_stats(
     max_rate = prefix_max(groups["hs4"], day, rate, groups["hs4"], day)
     _, q = prefix_quantiles(groups["hs6"], day, rate, groups["hs6"], day, RATE_GRID, [0.5])
     return max_rate, q[:, 0]
+
+
+PRICE_COLUMNS: tuple[str, ...] = ("hs6", "origin_country", "hs4")
+
+
+def contributors(
+    t: np.ndarray, codes: dict[str, np.ndarray], x: dict[str, np.ndarray], rate: np.ndarray
+) -> dict[str, np.ndarray]:
+    """What reference tables are fitted from, row by row: the declaration time, the codes of the
+    level columns, the log unit values and the tariff rate (a state keeps them so that live
+    history can refit its snapshot: ``refit_tables``)."""
+    out = {"t": np.asarray(t, dtype=np.int64)}
+    out |= {c: np.asarray(codes[c], dtype=np.int32) for c in PRICE_COLUMNS}
+    out |= {column: np.asarray(x[column], dtype=np.float64) for column in PRICE_BASES.values()}
+    out["tariff_rate"] = np.asarray(rate, dtype=np.float64)
+    return out
+
+
+def refit_tables(
+    rows: dict[str, np.ndarray], sizes: dict[str, int], cut: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """``fit_tables`` over the contributors lodged before ``cut`` (ns), keyed with ``sizes``."""
+    keep = rows["t"] < cut
+    codes = {c: rows[c][keep] for c in PRICE_COLUMNS}
+    groups = {lv: composite_keys([comps], codes, sizes)[0] for lv, comps in PRICE_LEVELS.items()}
+    x = {column: rows[column][keep] for column in PRICE_BASES.values()}
+    return fit_tables(groups, x, rows["tariff_rate"][keep])
 
 
 def fit_tables(

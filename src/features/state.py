@@ -2,8 +2,12 @@
 
 Saved as one directory without pickles: ``state.json`` (settings, columns, global counts) and
 parquet files (``vocabulary.parquet``, ``entity_<name>.parquet``, ``pending.parquet``,
-``reference_<level>.parquet``). Lookup structures (dicts, sorted key arrays, event indexes) are
-built on first use after loading, so serving a record needs no pandas.
+``pending_declarations.parquet``, ``reference_<level>.parquet``, ``price_rows.parquet``).
+Pending events are what the state learnt after its ``as_of``: outcome events (results dated
+later, or posted live) and declarations lodged after it (live history, ``features.live``); a
+row counts those before it. ``price_rows`` are the reference tables' contributors.
+Lookup structures (dicts, sorted key arrays, event indexes) are built on first use after
+loading, so serving a record needs no pandas.
 """
 
 from __future__ import annotations
@@ -53,8 +57,10 @@ class FeatureState:
     fitted: bool = False
     entity_tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     pending: dict[str, np.ndarray] = field(default_factory=dict)
+    pending_declarations: dict[str, np.ndarray] = field(default_factory=dict)
     global_base: dict[str, int] = field(default_factory=dict)
     reference: dict[str, dict[str, np.ndarray]] | None = None
+    price_rows: dict[str, np.ndarray] = field(default_factory=dict)  # ``prices.contributors``
     meta: dict[str, Any] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -196,6 +202,21 @@ class FeatureState:
             )
         return self._cache["resolved"]
 
+    @property
+    def n_pending_declarations(self) -> int:
+        """Number of declarations lodged after ``as_of`` that the state counts (live history)."""
+        return len(self.pending_declarations.get("t", ()))
+
+    def pending_declaration_index(self, entities: tuple[str, ...]) -> EventIndex:
+        """Event index of the pending declarations by stacked entity keys (cached): a query
+        gives their count and first and latest times before each row."""
+        key = f"pending_declarations:{entities}"
+        if key not in self._cache:
+            t = self.pending_declarations["t"]
+            group = stack_keys([self.pending_declarations[f"key_{e}"] for e in entities])
+            self._cache[key] = EventIndex(group, Events.times(np.tile(t, len(entities))))
+        return self._cache[key]
+
     def pending_times(self) -> tuple[np.ndarray, np.ndarray]:
         """Pending outcome times sorted, and the offences among the first i of them (cached)."""
         if "pending_times" not in self._cache:
@@ -215,6 +236,8 @@ class FeatureState:
         if self.n_pending:
             self.pending_times()
             self.pending_index(tuple(self.entities))
+        if self.n_pending_declarations:
+            self.pending_declaration_index(tuple(self.entities))
         if self.fitted:
             self.stacked_base(tuple(self.entities))
         if self.reference is not None:
@@ -241,6 +264,12 @@ class FeatureState:
             pd.DataFrame(table).to_parquet(root / f"entity_{entity}.parquet", index=False)
         if self.pending:
             pd.DataFrame(self.pending).to_parquet(root / "pending.parquet", index=False)
+        if self.pending_declarations:
+            pd.DataFrame(self.pending_declarations).to_parquet(
+                root / "pending_declarations.parquet", index=False
+            )
+        if self.price_rows:
+            pd.DataFrame(self.price_rows).to_parquet(root / "price_rows.parquet", index=False)
         for level, table in (self.reference or {}).items():
             pd.DataFrame(table).to_parquet(root / f"reference_{level}.parquet", index=False)
         doc = {
@@ -287,6 +316,8 @@ class FeatureState:
             if (root / f"entity_{e}.parquet").exists()
         }
         pending_file = root / "pending.parquet"
+        declarations_file = root / "pending_declarations.parquet"
+        price_file = root / "price_rows.parquet"
         levels = doc["reference_levels"]
         state = cls(
             config=FeatureConfig.from_dict(doc["config"]),
@@ -298,10 +329,12 @@ class FeatureState:
             fitted=doc["fitted"],
             entity_tables=tables,
             pending=arrays(pending_file) if pending_file.exists() else {},
+            pending_declarations=arrays(declarations_file) if declarations_file.exists() else {},
             global_base=doc["global_base"],
             reference=None
             if levels is None
             else {lv: arrays(root / f"reference_{lv}.parquet") for lv in levels},
             meta=doc["meta"],
+            price_rows=arrays(price_file) if price_file.exists() else {},
         )
         return state

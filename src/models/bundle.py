@@ -265,7 +265,26 @@ class RiskModel:
         context = {name: partial(columns.values_at, name, rows) for name in columns.names()}
         values = self.reason_values(x, context)
         texts = build_reasons(contrib, self.state.feature_columns, values, REASON_TEMPLATES, top_k)
+        self._grade_reasons(texts, x, columns, rows)
         return dict(zip(rows.tolist(), texts, strict=True))
+
+    def _grade_reasons(
+        self, texts: list[list[str]], x: np.ndarray, columns: Columns, rows: np.ndarray
+    ) -> None:
+        """Add the trader grade's reason where the grade raised the item's priority."""
+        from customs_risk.models.reason_texts import GRADE_FACTS, grade_reason
+
+        grade_column = self.policy.grade_column
+        if grade_column not in columns.names():
+            return
+        factors = self.policy.grade_factors
+        grades = columns.values_at(grade_column, rows)
+        position = self.state.numeric_position
+        for i, grade in enumerate(grades):
+            factor = factors.get(str(grade), 1.0) if grade is not None else 1.0
+            if factor > 1.0:
+                facts = {f: float(x[i, position[f]]) for f in GRADE_FACTS if f in position}
+                texts[i].append(grade_reason(str(grade), factor, facts))
 
     def decide_batch(
         self,

@@ -96,3 +96,22 @@ for _entity in ENTITIES:
     REASON_TEMPLATES[f"{_entity}_days_since_last"] = _days_since(_entity, "last")
     REASON_TEMPLATES[f"{_entity}_n_fraud"] = _count(_entity, "offences found")
     REASON_TEMPLATES[f"{_entity}_n_decl"] = _count(_entity, "declarations")
+
+
+# the importer's figures a grade reason quotes (features of the importer entity)
+GRADE_FACTS: tuple[str, ...] = ("importer_n_fraud", "importer_n_insp", "importer_days_since_fraud")
+
+
+def grade_reason(grade: str, factor: float, facts: Mapping[str, float]) -> str:
+    """'importer graded D (high-risk), priority x2.0: 3 offences in 5 inspections, last offence
+    found 2 days ago': why a trader's grade raised an item's priority."""
+    from customs_risk.features.grades import GRADE_LABELS
+
+    text = f"importer graded {grade} ({GRADE_LABELS.get(grade, 'unknown')}), priority x{factor:g}"
+    offences, inspections = facts.get("importer_n_fraud"), facts.get("importer_n_insp")
+    if offences is not None and inspections is not None and math.isfinite(offences):
+        text += f": {offences:.0f} offences found in {inspections:.0f} inspections"
+        since = facts.get("importer_days_since_fraud")
+        if since is not None and math.isfinite(since):
+            text += f", last offence found {since:.0f} days ago"
+    return text

@@ -179,6 +179,11 @@ class ModelInfo(BaseModel):
     thresholds: dict[str, Any] = Field(
         default_factory=dict, description="source of the served thresholds and their window"
     )
+    live_history: dict[str, Any] | None = Field(
+        None,
+        description="the served history's updates from the store (None: frozen at training): "
+        "declarations and results applied, the state's as_of, the last update",
+    )
     registry: dict[str, Any] = Field(
         default_factory=dict,
         description="the served alias in the MLflow registry now (read at most every "

@@ -91,6 +91,7 @@ class CustomsRiskService:
         self.writer: DecisionWriter | None = None
         self.thresholds: ThresholdsFile | None = None
         self.registry: RegistryWatch | None = None
+        self.live: Any = None
         self.store: Any = None
         try:
             self._load()
@@ -126,6 +127,18 @@ class CustomsRiskService:
         self.thresholds.poll(engine)
         self.store = Store.from_env()
         self.store.create()
+        if self.settings.live_history:
+            from customs_risk.serving.live_history import LiveHistory
+
+            self.live = LiveHistory(
+                Store(self.store.url),
+                model,
+                self.settings.live_poll_seconds,
+                self.settings.live_compact_declarations,
+            )
+            applied = self.live.catch_up()  # the cold start: the store's history so far
+            log.info("live history: %d events replayed from the store", applied)
+            self.live.start()
         self.writer = DecisionWriter(self.store.url)
         self.model_info = info
         self.registry = RegistryWatch(
@@ -143,6 +156,8 @@ class CustomsRiskService:
 
     @bentoml.on_shutdown
     def _drain(self) -> None:
+        if self.live is not None:
+            self.live.stop()
         if self.writer is not None:
             self.writer.close()
             log.info("decision writer drained: %d rows written", self.writer.written)
@@ -227,6 +242,7 @@ class CustomsRiskService:
             **_model_info(self.engine, self.model_info),
             "thresholds": self.thresholds.info(self.engine),
             "registry": self.registry.info(),
+            "live_history": None if self.live is None else self.live.info(),
         }
 
 

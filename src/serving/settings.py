@@ -56,6 +56,18 @@ class ServeSettings(BaseSettings):
     alias_check_seconds: float = Field(
         60.0, ge=0, description="how often GET /model reads the served alias in the registry"
     )
+    live_history: bool = Field(
+        True,
+        description="results and decisions in the store update the served history (no restart)",
+    )
+    live_poll_seconds: float = Field(
+        1.0, gt=0, description="how often each worker reads the store's new history events"
+    )
+    live_compact_declarations: int = Field(
+        200_000,
+        ge=1,
+        description="pending live declarations above which the days before today are folded in",
+    )
     host: str | None = Field(
         None,
         description="interface the server listens on (set by `customs-risk serve` and the "

@@ -17,6 +17,7 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -178,6 +179,20 @@ declarations_table = sa.Table(
     sa.PrimaryKeyConstraint("declaration_id", "item_no", "input_digest"),
 )
 
+# the history event sequence (``live_history``): an item's first decision and its result, each
+# once, numbered in commit order, written in the transaction of the rows they announce
+history_events_table = sa.Table(
+    "history_events",
+    metadata,
+    sa.Column("seq", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # DECLARATION_EVENT or RESULT_EVENT
+    sa.Column("declaration_id", sa.String, nullable=False),
+    sa.Column("item_no", sa.BigInteger, nullable=False),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("kind", "declaration_id", "item_no", name="uq_history_events_item"),
+)
+DECLARATION_EVENT, RESULT_EVENT = "declaration", "result"
+
 # API keys (``customs_risk.serving.keys``): only the sha256 of a key is kept
 api_keys_table = sa.Table(
     "api_keys",
@@ -204,6 +219,22 @@ _LOGICAL_TYPES: dict[type, str] = {
 DECISION_STORE_COLUMNS: dict[str, str] = {
     c.name: _LOGICAL_TYPES[type(c.type)] for c in decisions_table.columns
 }
+
+
+@dataclass(frozen=True)
+class HistoryEvents:
+    """A read of the history event sequence (``Store.history_since``): the event numbers read,
+    the declarations announced (contract columns and ``seq``) and the results announced
+    (outcome columns, the declaration's contract columns and ``seq``)."""
+
+    seqs: list[int]
+    declarations: pd.DataFrame
+    results: pd.DataFrame
+
+    @classmethod
+    def empty(cls) -> HistoryEvents:
+        """No events."""
+        return cls([], pd.DataFrame(), pd.DataFrame())
 
 
 def utcnow() -> dt.datetime:
@@ -354,7 +385,9 @@ class Store:
 
         def run() -> int:
             with self.engine.begin() as conn:
-                return len(conn.execute(stmt, records).all())
+                inserted = len(conn.execute(stmt, records).all())
+                _insert_many(conn, history_events_table, _events(RESULT_EVENT, records), True)
+            return inserted
 
         return _with_lock_retry(run)
 
@@ -388,6 +421,8 @@ class Store:
             with self.engine.begin() as conn:
                 if declarations:
                     _insert_many(conn, declarations_table, declarations, ignore=True)
+                    events = _events(DECLARATION_EVENT, declarations)
+                    _insert_many(conn, history_events_table, events, ignore=True)
                 _insert_many(conn, decisions_table, records)
             return len(records)
 
@@ -428,6 +463,48 @@ class Store:
         frame = frame.drop_duplicates(KEY, keep="last").sort_values(KEY, kind="stable")
         return frame.reset_index(drop=True)
 
+    def history_since(self, after: int, limit: int = 50_000) -> HistoryEvents:
+        """The history events numbered above ``after`` (at most ``limit``, in order) with the
+        rows they announce: each declaration event with its item as first received, each
+        result event with the outcome and its item (events whose rows are gone are dropped)."""
+        self.create()
+        e, d, o = history_events_table, declarations_table, outcomes_table
+        with self.engine.connect() as conn:
+            query = sa.select(e.c.seq).where(e.c.seq > after).order_by(e.c.seq).limit(limit)
+            seqs = conn.execute(query).scalars().all()
+            if not seqs:
+                return HistoryEvents.empty()
+            window = (e.c.seq > after) & (e.c.seq <= seqs[-1])
+            same_item = (e.c.declaration_id == d.c.declaration_id) & (e.c.item_no == d.c.item_no)
+            items = (
+                conn.execute(
+                    sa.select(e.c.seq, e.c.kind, d)
+                    .join(d, same_item)
+                    .where(window)
+                    .order_by(e.c.seq, d.c.received_at)
+                )
+                .mappings()
+                .all()
+            )
+            same_result = (e.c.declaration_id == o.c.declaration_id) & (e.c.item_no == o.c.item_no)
+            results = (
+                conn.execute(
+                    sa.select(e.c.seq, o)
+                    .join(o, same_result)
+                    .where(window & (e.c.kind == RESULT_EVENT))
+                    .order_by(e.c.seq)
+                )
+                .mappings()
+                .all()
+            )
+        kinds = {"seq": "int64", "kind": "str", **DECLARATION.kinds()}
+        frame = _typed_frame(items, kinds).drop_duplicates("seq", keep="first")
+        declared = frame[frame["kind"] == DECLARATION_EVENT].drop(columns="kind")
+        of_results = frame[frame["kind"] == RESULT_EVENT].drop(columns=["kind", *KEY])
+        outcome = _typed_frame(results, {"seq": "int64", **OUTCOME_COLUMNS})
+        joined = outcome.merge(of_results, on="seq", how="inner", sort=True)
+        return HistoryEvents([int(x) for x in seqs], declared.reset_index(drop=True), joined)
+
     def item_record(self, declaration_id: str) -> dict[str, list[dict[str, Any]]]:
         """Everything stored on one declaration: its decisions (oldest first), the items as
         received, the outcomes."""
@@ -455,6 +532,20 @@ class Store:
 
 
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime in SQLite
+
+
+def _events(kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History-event rows of stored rows (a repeat is ignored by the unique key)."""
+    now = utcnow()
+    return [
+        {
+            "kind": kind,
+            "declaration_id": r["declaration_id"],
+            "item_no": r["item_no"],
+            "recorded_at": now,
+        }
+        for r in rows
+    ]
 
 
 def _insert_many(

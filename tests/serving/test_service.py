@@ -37,6 +37,9 @@ def _server_env(served: dict[str, Any], **extra: str) -> dict[str, str]:
         "CUSTOMS_RISK_API_TOKEN": TOKEN,
         "CUSTOMS_RISK_SERVE_PROFILES": str(ROOT / "profiles"),
         "BENTOML_DO_NOT_TRACK": "true",
+        # the tests here compare answers across calls: a history frozen at training
+        # (test_live_history.py serves a live one)
+        "CUSTOMS_RISK_SERVE_LIVE_HISTORY": "false",
         **extra,
     }
 

@@ -468,3 +468,44 @@ def test_skipped_postgresql_tests_say_how_to_run_them(tmp_path: Path) -> None:
     line = next(x for x in done.stdout.splitlines() if "PostgreSQL tests skipped" in x)
     assert line.startswith("2 PostgreSQL tests skipped: run them with " + PG_ENV + "=")
     assert ".ci/run" in line
+
+
+def test_a_store_of_revision_0001_gets_the_events_of_its_rows(store_url: str) -> None:
+    """Migration 0002 numbers what a store already holds: its declarations, then its results."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from customs_risk.serving.store import MIGRATIONS
+
+    engine = Store(store_url).engine
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        now = "2025-01-02 08:00:00"
+        for i in (1, 2):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO declarations (declaration_id, item_no, declared_at, office_id,"
+                    " importer_id, declarant_id, hs_code, origin_country, transport_mode,"
+                    " quantity, net_mass_kg, customs_value, tariff_rate, duty_declared,"
+                    " input_digest, received_at) VALUES (:d, 1, :t, 'O', 'I', 'D', '01012100',"
+                    " 'CN', 'air', 1, 1, 1, 0, 0, :g, :t)"
+                ),
+                {"d": f"OLD{i}", "t": now, "g": f"g{i}"},
+            )
+        conn.execute(
+            sa.text(
+                "INSERT INTO outcomes (declaration_id, item_no, channel, result_at, fraud_found,"
+                " critical, received_at) VALUES ('OLD1', 1, 'red', :t, false, false, :t)"
+            ),
+            {"t": now},
+        )
+    with Store(store_url) as store:
+        events = store.history_since(0)
+    assert events.seqs == [1, 2, 3]
+    assert events.declarations["declaration_id"].tolist() == ["OLD1", "OLD2"]
+    assert events.results["declaration_id"].tolist() == ["OLD1"]
+    assert events.results["importer_id"].tolist() == ["I"]  # with its declaration's fields
