@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck format main pipeline champion serve metrics plots clean
+.PHONY: install test lint typecheck format main pipeline champion serve cycle metrics plots clean
 
 $(BIN)/python:
 	$(shell command -v $(PYTHON) || echo python3) -m venv $(VENV)
@@ -85,6 +85,11 @@ serve: champion
 	curl -s -X POST http://$(HOST):$(PORT)/score -H 'Content-Type: application/json' -d @$(REQUEST); \
 	echo; echo "also: curl -s http://$(HOST):$(PORT)/model ; curl -s http://$(HOST):$(PORT)/metrics"; \
 	wait $$pid
+
+# one turn of the risk-management cycle from the store (customs-risk cycle --help): export,
+# validate, train, promote, import; a running `make serve` switches to a new champion by itself
+cycle: install
+	$(CLI) cycle
 
 metrics: install
 	$(DVC) metrics show

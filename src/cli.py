@@ -216,6 +216,36 @@ def promote(
     raise typer.Exit(run(PromoteOptions(data, window_days, metric, min_delta, force, to, out)))
 
 
+@app.command()
+def cycle(
+    work: Annotated[
+        Path, typer.Option(help="Folder for the export, training and decision.")
+    ] = Path("data/cycle"),
+    store_url: StoreUrl = None,
+    params: Annotated[Path | None, typer.Option(help="params.yaml (train: section).")] = Path(
+        "params.yaml"
+    ),
+    trials: Annotated[int | None, typer.Option(help="Optuna trials (default: params).")] = None,
+    seconds: Annotated[
+        float | None, typer.Option(help="Tuning time limit (default: params).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: params).")] = None,
+    window_days: Annotated[int, typer.Option(help="Newest days promote compares on.")] = 45,
+    force: Annotated[bool, typer.Option(help="Promote even if not better.")] = False,
+    import_champion: Annotated[
+        bool, typer.Option(help="Import a new champion into the BentoML store.")
+    ] = True,
+) -> None:
+    """One turn of the cycle from the store: export, validate, train, promote, import. A running
+    service switches to a new champion by itself."""
+    from customs_risk.jobs.cycle import CycleOptions, run
+
+    options = CycleOptions(
+        work, store_url, params, trials, seconds, seed, window_days, force, import_champion
+    )
+    raise typer.Exit(run(options))
+
+
 @app.command("import-model")
 def import_model(
     alias: Annotated[str, typer.Option(help="Registry alias to import.")] = "champion",

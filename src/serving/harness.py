@@ -169,3 +169,34 @@ def open_loop_load(
         t.join()
     elapsed = time.perf_counter() - start
     return {"sent": total, "elapsed": elapsed, "errors": errors, "lat": latencies}
+
+
+def decided_rows(frame: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows of the decisions and declarations tables for the items of a declarations frame, as
+    ``/score`` stores them (a green decision each, the item as received): the store's content
+    without a model, for tests and benchmarks of what reads it."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from customs_risk.data.contracts import DECLARATION
+
+    stored = [f.name for f in DECLARATION.fields_in("store") if f.name in frame.columns]
+    items = frame[stored].astype(object)
+    now = dt.datetime(2026, 1, 1)
+    declarations, decisions = [], []
+    for i, item in enumerate(items.where(items.notna(), None).to_dict(orient="records")):
+        item["declared_at"] = pd.Timestamp(item["declared_at"]).to_pydatetime()
+        declarations.append(
+            {**item, "input_digest": f"digest-{i}", "extra": None, "received_at": now}
+        )
+        decisions.append(
+            {
+                "decided_at": now,
+                "declaration_id": item["declaration_id"],
+                "item_no": item["item_no"],
+                "declared_at": item["declared_at"],
+                "channel": "green",
+            }
+        )
+    return decisions, declarations

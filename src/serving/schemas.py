@@ -184,6 +184,11 @@ class ModelInfo(BaseModel):
         description="the served history's updates from the store (None: frozen at training): "
         "declarations and results applied, the state's as_of, the last update",
     )
+    follow: dict[str, Any] | None = Field(
+        None,
+        description="the alias this worker follows: switches made to where it moved, the last "
+        "version that failed to load",
+    )
     registry: dict[str, Any] = Field(
         default_factory=dict,
         description="the served alias in the MLflow registry now (read at most every "

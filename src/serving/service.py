@@ -28,6 +28,7 @@ import gc
 import logging
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,7 +42,7 @@ from starlette.responses import JSONResponse, Response
 from customs_risk.serving.decision_writer import DecisionWriter, StoreUnavailable
 from customs_risk.serving.gate import CLIENT_KEY, RequestGate, install_client_error_filter
 from customs_risk.serving.keys import KeyRing
-from customs_risk.serving.registry_watch import RegistryWatch
+from customs_risk.serving.registry_watch import AliasFollower, RegistryWatch
 from customs_risk.serving.schemas import (
     MAX_ITEMS,
     MAX_OUTCOMES,
@@ -85,79 +86,120 @@ class CustomsRiskService:
 
     def __init__(self) -> None:
         self.settings = SETTINGS
-        self.engine: Any = None
-        self.model_info: dict[str, Any] = {}
+        self.served: Served | None = None
         self.load_error: str | None = None
         self.writer: DecisionWriter | None = None
-        self.thresholds: ThresholdsFile | None = None
-        self.registry: RegistryWatch | None = None
-        self.live: Any = None
         self.store: Any = None
+        self.follower: AliasFollower | None = None
         try:
             self._load()
         except Exception as exc:  # stays not ready; /score answers 503
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.exception("model %s failed to load: not ready", SETTINGS.model_tag)
 
+    @property
+    def engine(self) -> Any:
+        """The engine serving now (None until loaded)."""
+        return None if self.served is None else self.served.engine
+
     def _load(self) -> None:
-        from customs_risk.selection.profiles import ProfileSet, load_profiles
-        from customs_risk.serving.engine import Engine
         from customs_risk.serving.model_source import load_served
         from customs_risk.serving.store import Store
 
         model, info = load_served(self.settings.model_tag)
+        self.store = Store.from_env()
+        self.store.create()
+        served = self._serve(model, info)
+        self.writer = DecisionWriter(self.store.url)
+        self.follower = AliasFollower(
+            info.get("alias") if self.settings.follow_alias else None,
+            info.get("registry_version"),
+            self.settings.alias_check_seconds,
+            self._switch,
+        )
+        self.follower.start()
+        # the model's objects live as long as the process: keep them out of GC passes
+        gc.collect()
+        gc.freeze()
+        self.served = served
+        log.info(
+            "serving %s (%s), %d profiles",
+            model.version,
+            info["bentoml_tag"],
+            len(served.engine.profiles),
+        )
+
+    def _serve(self, model: Any, info: dict[str, Any]) -> Served:
+        """Everything that decides with one model: engine (checked and warmed), thresholds,
+        live history (replayed from the store), the registry watch of its alias."""
+        from customs_risk.selection.profiles import ProfileSet, load_profiles
+        from customs_risk.serving.engine import Engine
+        from customs_risk.serving.store import Store
+
         folder = self.settings.profiles
         profiles = ProfileSet()
         if folder is not None and Path(folder).exists():
             profiles = load_profiles(folder)
         else:
             log.warning("no risk profile folder %s: deciding without profiles", folder)
-        engine = Engine(
-            model,
-            profiles,
-            seed=self.settings.seed,
-            nthread=self.settings.xgb_nthread,
-        )
+        engine = Engine(model, profiles, seed=self.settings.seed, nthread=self.settings.xgb_nthread)
         example = _example(model)
         engine.check(example)
         engine.warm(example)
-        self.thresholds = ThresholdsFile(
+        thresholds = ThresholdsFile(
             self.settings.thresholds, engine.thresholds, self.settings.thresholds_check_seconds
         )
-        self.thresholds.poll(engine)
-        self.store = Store.from_env()
-        self.store.create()
+        thresholds.poll(engine)
+        live = None
         if self.settings.live_history:
             from customs_risk.serving.live_history import LiveHistory
 
-            self.live = LiveHistory(
+            live = LiveHistory(
                 Store(self.store.url),
                 model,
                 self.settings.live_poll_seconds,
                 self.settings.live_compact_declarations,
             )
-            applied = self.live.catch_up()  # the cold start: the store's history so far
+            applied = live.catch_up()  # the cold start: the store's history so far
             log.info("live history: %d events replayed from the store", applied)
-            self.live.start()
-        self.writer = DecisionWriter(self.store.url)
-        self.model_info = info
-        self.registry = RegistryWatch(
+            live.start()
+        registry = RegistryWatch(
             info.get("alias"), info.get("registry_version"), self.settings.alias_check_seconds
         )
-        self.registry.start()
-        # the model's objects live as long as the process: keep them out of GC passes
-        gc.collect()
-        gc.freeze()
-        self.engine = engine
-        log.info("serving %s (%s), %d profiles", model.version, info["bentoml_tag"], len(profiles))
+        registry.start()
+        return Served(engine, thresholds, live, registry, info)
+
+    def _switch(self, version: str) -> None:
+        """Serve registry ``version`` (the followed alias moved there): built beside the running
+        one, then swapped in; requests in flight finish on the old one."""
+        from customs_risk.models.tracking import MlflowSettings, configure, load_registered
+
+        settings = configure(MlflowSettings())
+        model = load_registered(settings, version=version)
+        assert self.served is not None
+        alias = self.served.info.get("alias")
+        info = {
+            "registry_version": str(version),
+            "alias": alias,
+            "bentoml_tag": f"registry:{settings.model_name}/{version}",
+            "model_version": f"{settings.model_name}/{version}",
+            "run_id": model.meta.get("run_id"),
+        }
+        served = self._serve(model, info)
+        old, self.served = self.served, served
+        if old.live is not None:
+            old.live.stop()
+        log.info("alias %s moved: now serving version %s (%s)", alias, version, model.version)
 
     def __is_ready__(self) -> bool:
-        return self.engine is not None
+        return self.served is not None
 
     @bentoml.on_shutdown
     def _drain(self) -> None:
-        if self.live is not None:
-            self.live.stop()
+        if self.follower is not None:
+            self.follower.stop()
+        if self.served is not None and self.served.live is not None:
+            self.served.live.stop()
         if self.writer is not None:
             self.writer.close()
             log.info("decision writer drained: %d rows written", self.writer.written)
@@ -169,7 +211,8 @@ class CustomsRiskService:
         ctx: bentoml.Context,
     ) -> ScoreResponse:
         """Channel decisions for 1 to 10,000 declaration items, in request order."""
-        if self.engine is None:
+        served = self.served
+        if served is None:
             return _error(ctx, 503, "model not loaded", reason=self.load_error)
         if len(declarations) > self.settings.max_items:
             return _error(
@@ -178,9 +221,11 @@ class CustomsRiskService:
         client = _client_key(ctx)
         if len(declarations) <= self.settings.inline_max:
             # small requests run on the event loop: a thread hop costs more than the work
-            answer, stored = self._score(declarations, client)
+            answer, stored = self._score(served, declarations, client)
         else:
-            answer, stored = await anyio.to_thread.run_sync(self._score, declarations, client)
+            answer, stored = await anyio.to_thread.run_sync(
+                self._score, served, declarations, client
+            )
         try:
             await asyncio.wrap_future(stored)  # durable before acknowledged
         except StoreUnavailable as exc:
@@ -188,13 +233,15 @@ class CustomsRiskService:
             return _error(ctx, 503, message, reason=str(exc))
         return answer
 
-    def _score(self, declarations: list[Declaration], client: str | None) -> tuple[Any, Any]:
+    def _score(
+        self, served: Served, declarations: list[Declaration], client: str | None
+    ) -> tuple[Any, Any]:
         """The ScoreResponse (serialised once with orjson: a Response, see ``_error``) and the
-        future of its decisions' commit."""
-        assert self.thresholds is not None and self.writer is not None  # set with the engine
-        self.thresholds.poll(self.engine)
+        future of its decisions' commit, all by one served model (a switch waits for none)."""
+        assert self.writer is not None  # set with the first model
+        served.thresholds.poll(served.engine)
         request_id = uuid.uuid4().hex
-        decisions = self.engine.decide([d.record() for d in declarations])
+        decisions = served.engine.decide([d.record() for d in declarations])
         stored = self.writer.submit(decisions, declarations, request_id, client)
         answer = Response(
             _dumps({"request_id": request_id, "decisions": decisions}),
@@ -235,15 +282,27 @@ class CustomsRiskService:
     @http_app.get("/model", response_model=ModelInfo)
     def model(self) -> Any:
         """The served model: versions, training window, metrics, policy shares."""
-        if self.engine is None:
+        served = self.served
+        if served is None:
             return JSONResponse({"error": "model not loaded", "reason": self.load_error}, 503)
-        assert self.thresholds is not None and self.registry is not None  # set with the engine
         return {
-            **_model_info(self.engine, self.model_info),
-            "thresholds": self.thresholds.info(self.engine),
-            "registry": self.registry.info(),
-            "live_history": None if self.live is None else self.live.info(),
+            **_model_info(served.engine, served.info),
+            "thresholds": served.thresholds.info(served.engine),
+            "registry": served.registry.info(),
+            "live_history": None if served.live is None else served.live.info(),
+            "follow": None if self.follower is None else self.follower.info(),
         }
+
+
+@dataclass(frozen=True)
+class Served:
+    """One served model and what decides with it, swapped as one reference."""
+
+    engine: Any  # serving.engine.Engine
+    thresholds: ThresholdsFile
+    live: Any  # serving.live_history.LiveHistory, None when the history is frozen
+    registry: RegistryWatch
+    info: dict[str, Any]
 
 
 def _client_key(ctx: bentoml.Context) -> str | None:

@@ -56,6 +56,11 @@ class ServeSettings(BaseSettings):
     alias_check_seconds: float = Field(
         60.0, ge=0, description="how often GET /model reads the served alias in the registry"
     )
+    follow_alias: bool = Field(
+        True,
+        description="switch to the version the served alias moves to (promotion, rollback), "
+        "checked every alias_check_seconds, without a restart",
+    )
     live_history: bool = Field(
         True,
         description="results and decisions in the store update the served history (no restart)",

@@ -3,10 +3,8 @@ back through SQL, give the state a refit gives (the path every worker of the ser
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +13,7 @@ import pytest
 from customs_risk.data.contracts import DECLARATION
 from customs_risk.features.history import HISTORY_STATS, PRIOR_COLUMN
 from customs_risk.features.pipeline import FeaturePipeline
+from customs_risk.serving.harness import decided_rows
 from customs_risk.serving.live_history import LiveHistory
 from customs_risk.serving.store import Store
 
@@ -26,33 +25,9 @@ C1 = START + pd.Timedelta(days=50)
 STORED = [f.name for f in DECLARATION.fields_in("store")]
 
 
-def _python(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _store_decided(store: Store, frame: pd.DataFrame) -> None:
     """What /score stores for these items: a decision and the item as received."""
-    now = dt.datetime(2026, 1, 1)
-    declarations, decisions = [], []
-    for i, row in enumerate(frame.to_dict(orient="records")):
-        item = {name: _python(row.get(name)) for name in STORED}
-        declarations.append(
-            {**item, "input_digest": f"digest-{i}", "extra": None, "received_at": now}
-        )
-        decisions.append(
-            {
-                "decided_at": now,
-                "declaration_id": item["declaration_id"],
-                "item_no": item["item_no"],
-                "declared_at": item["declared_at"],
-                "channel": "green",
-            }
-        )
-    store.add_decision_records(decisions, declarations)
+    store.add_decision_records(*decided_rows(frame))
 
 
 @pytest.fixture(scope="module")
