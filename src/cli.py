@@ -204,8 +204,29 @@ def promote(
         "data/raw/world"
     ),
     window_days: Annotated[int, typer.Option(help="Newest days compared on.")] = 45,
-    metric: Annotated[str, typer.Option(help="Deciding metric.")] = "auc",
+    estimator: Annotated[
+        str,
+        typer.Option(
+            help="control: inverse-propensity estimates on the control sample; inspected: "
+            "metrics on the inspected items (biased toward the model that selected them)."
+        ),
+    ] = "control",
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="Deciding metric (control: precision, revenue_share; inspected: auc...)."
+        ),
+    ] = None,
     min_delta: Annotated[float, typer.Option(help="Required improvement.")] = 0.0,
+    rule: Annotated[
+        str, typer.Option(help="estimate, or interval: the difference's lower bound must exceed.")
+    ] = "estimate",
+    rate: Annotated[float, typer.Option(help="Inspection rate of the top sets (control).")] = 0.05,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples (control).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    params: Annotated[
+        Path | None, typer.Option(help="params.yaml whose world: made the data (truth figures).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Promote even if not better.")] = False,
     to: Annotated[str | None, typer.Option(help="Point champion at this version.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the comparison JSON here.")] = None,
@@ -213,7 +234,22 @@ def promote(
     """Compare challenger and champion on the newest window; move champion (or roll back)."""
     from customs_risk.jobs.promote import PromoteOptions, run
 
-    raise typer.Exit(run(PromoteOptions(data, window_days, metric, min_delta, force, to, out)))
+    options = PromoteOptions(
+        data=data,
+        window_days=window_days,
+        metric=metric,
+        min_delta=min_delta,
+        force=force,
+        to=to,
+        out=out,
+        estimator=estimator,
+        rule=rule,
+        rate=rate,
+        resamples=resamples,
+        seed=seed,
+        params=params,
+    )
+    raise typer.Exit(run(options))
 
 
 @app.command()
@@ -230,7 +266,9 @@ def cycle(
         float | None, typer.Option(help="Tuning time limit (default: params).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: params).")] = None,
-    window_days: Annotated[int, typer.Option(help="Newest days promote compares on.")] = 45,
+    window_days: Annotated[
+        int | None, typer.Option(help="Newest days promote compares on (default: params).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Promote even if not better.")] = False,
     import_champion: Annotated[
         bool, typer.Option(help="Import a new champion into the BentoML store.")

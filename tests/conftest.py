@@ -27,8 +27,11 @@ class Trained:
     root: Path  # folder holding mlflow.db and the artifacts
 
 
-def train_small(world: Path, out: Path, settings, seed: int = 0, register: bool = True):
-    """Train XGBoost (2 trials per target) on ``world`` into ``out``."""
+def train_small(
+    world: Path, out: Path, settings, seed: int = 0, register: bool = True, **extra: object
+):
+    """Train XGBoost (2 trials per target) on ``world`` into ``out`` (``extra``: further
+    TrainSettings fields)."""
     from customs_risk.models.settings import TrainSettings
     from customs_risk.models.train import TrainJob
 
@@ -40,6 +43,7 @@ def train_small(world: Path, out: Path, settings, seed: int = 0, register: bool 
         seed=seed,
         profiles=PROFILES,
         register_model=register,
+        **extra,
     )
     return TrainJob(train, settings).run()
 

@@ -57,6 +57,7 @@ MAX_ITEM_NO = 1_000_000
 DECLARATIONS_FILE = "declarations.parquet"
 OUTCOMES_FILE = "outcomes.parquet"
 TRUTH_FILE = "truth.parquet"
+DECISIONS_FILE = "decisions.parquet"  # decisions with propensities (customs-risk store export)
 QUARANTINE_FILE = "quarantine.parquet"
 
 # pandas dtype of each kind in frames and parquet files

@@ -14,6 +14,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from customs_risk.models.settings import PromoteSettings
 
 
 @dataclass(frozen=True)
@@ -26,9 +30,21 @@ class CycleOptions:
     trials: int | None = None
     seconds: float | None = None
     seed: int | None = None
-    window_days: int = 45  # promote: the newest days compared on
+    window_days: int | None = None  # promote: the newest days compared on (default: params)
     force: bool = False  # promote even when the challenger is not better
     import_champion: bool = True
+
+
+def _promote_settings(params: Path | None) -> PromoteSettings:
+    """The ``promote:`` section of the params file (defaults without one)."""
+    import yaml
+
+    from customs_risk.models.settings import PromoteSettings
+
+    section: dict = {}
+    if params is not None and params.exists():
+        section = (yaml.safe_load(params.read_text()) or {}).get("promote") or {}
+    return PromoteSettings.model_validate(section)
 
 
 def run(options: CycleOptions) -> int:
@@ -68,9 +84,16 @@ def run(options: CycleOptions) -> int:
         return code
     step("promote")
     decision.unlink(missing_ok=True)
+    compare = _promote_settings(options.params)
+    if options.window_days is not None:
+        compare = compare.model_copy(update={"window_days": options.window_days})
     code = promote.run(
         promote.PromoteOptions(
-            data=export_dir, window_days=options.window_days, force=options.force, out=decision
+            data=export_dir,
+            force=options.force,
+            out=decision,
+            params=options.params,
+            **compare.model_dump(),
         )
     )
     if code != 0:

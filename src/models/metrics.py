@@ -22,6 +22,13 @@ def _top(score: Any, rate: float) -> np.ndarray:
     return np.argsort(-s, kind="stable")[:n]
 
 
+def top_mask(score: Any, rate: float) -> np.ndarray:
+    """Boolean mask of the top ``rate`` of rows by score, the rows the metrics below count."""
+    mask = np.zeros(len(np.asarray(score)), dtype=bool)
+    mask[_top(score, rate)] = True
+    return mask
+
+
 def precision_at(y: Any, score: Any, rate: float) -> float:
     """Share of positives among the top ``rate`` of rows by score."""
     y = np.asarray(y, dtype=np.float64)

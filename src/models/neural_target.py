@@ -133,6 +133,7 @@ def tune_neural_family(experiment: Experiment, frame: TrainingFrame, seed: int) 
             frame.y("offence", "valid"),
             frame.y("revenue", "valid"),
             neural_params({**experiment.fixed, **values}, seed),
+            weights=frame.w("train"),
             on_epoch=on_epoch,
         )
         prob, revenue = network.predict(frame.x("valid"), ids["valid"])

@@ -1,8 +1,10 @@
-"""Training settings: the ``train:`` section of params.yaml, overridable from the CLI."""
+"""Settings of training and promotion: the ``train:`` and ``promote:`` sections of params.yaml,
+overridable from the CLI."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +36,11 @@ class TrainSettings(BaseModel):
     policy: Path | None = None
     profiles: Path | None = Path("profiles")
     register_model: bool = True
+    ipw_weights: bool = Field(
+        False,
+        description="weight inspected training rows by 1/propensity (needs decisions.parquet)",
+    )
+    max_weight: float = Field(100.0, ge=1, description="cap of the inverse-propensity weights")
 
     @classmethod
     def from_params(cls, path: Path | None, **overrides: object) -> TrainSettings:
@@ -44,3 +51,30 @@ class TrainSettings(BaseModel):
             data = (yaml.safe_load(Path(path).read_text()) or {}).get("train", {}) or {}
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(data)
+
+
+class PromoteSettings(BaseModel):
+    """How ``customs-risk promote`` compares challenger and champion (params.yaml ``promote:``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_days: int = Field(45, ge=1, description="newest days compared on")
+    estimator: Literal["control", "inspected"] = Field(
+        "control",
+        description="control: inverse-propensity estimates on the control sample; inspected: "
+        "plain metrics on the inspected items (biased toward the model that selected them)",
+    )
+    metric: str | None = Field(
+        None,
+        description="deciding metric; control: precision | revenue_share (at rate), inspected: "
+        "auc, precision_at_5, ...; None: precision (control), auc (inspected)",
+    )
+    min_delta: float = Field(0.0, description="improvement the challenger needs")
+    rule: Literal["estimate", "interval"] = Field(
+        "estimate",
+        description="estimate: the challenger's estimate exceeds the champion's by min_delta; "
+        "interval: the lower bound of the difference's interval does (control only)",
+    )
+    rate: float = Field(0.05, gt=0, le=1, description="inspection rate of the top sets")
+    resamples: int = Field(1000, ge=10, description="bootstrap resamples of the intervals")
+    seed: int = 0

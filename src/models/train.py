@@ -3,9 +3,12 @@ MLflow logging and registration as ``challenger``.
 
 Windows (by declaration day): train | valid (early stopping, tuning, model choice, calibration)
 | test (the newest ``test_days``: held out, reported, and the window ``promote`` compares on).
-Models learn only from inspected rows. The bundle's models are the ones tuned on train and
-chosen on valid; its feature state is fitted on all the data, and its thresholds are calibrated
-on the score distribution of the newest ``calibration_days``.
+Models learn only from inspected rows; with ``ipw_weights`` an inspected training row weighs
+1/propensity (capped at ``max_weight``) from the data's ``decisions.parquet``, so the random
+control's rows stand for the items nobody selected (validation, early stopping and calibration
+stay unweighted). The bundle's models are the ones tuned on train and chosen on valid; its
+feature state is fitted on all the data, and its thresholds are calibrated on the score
+distribution of the newest ``calibration_days``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pandas as pd
 from customs_risk.models.boosting import BoostedModel, fit_boosted
 from customs_risk.models.bundle import RiskModel, predict_target
 from customs_risk.models.calibration import Calibrator, reliability_curve
+from customs_risk.models.control_estimates import decision_propensities
 from customs_risk.models.dataset import Labels, Split, label_rows, load_training_data, time_split
 from customs_risk.models.metrics import ranking_report, revenue_share_at
 from customs_risk.models.neural_target import tune_neural_family
@@ -50,6 +54,7 @@ class TrainingFrame:
     features: pd.DataFrame
     labels: Labels
     split: Split
+    weights: np.ndarray | None = None  # per row, None: unweighted
 
     def rows(self, window: str) -> np.ndarray:
         """Labelled (inspected) rows of a window."""
@@ -63,6 +68,10 @@ class TrainingFrame:
         if values is None:
             values = np.nan_to_num(self.labels.revenue)  # unknown revenue counts as none
         return values[self.rows(window)]
+
+    def w(self, window: str) -> np.ndarray | None:
+        """Sample weights of a window's labelled rows (None: unweighted)."""
+        return None if self.weights is None else self.weights[self.rows(window)]
 
 
 @dataclass
@@ -123,6 +132,7 @@ def tune_xgboost(experiment: Experiment, frame: TrainingFrame, seed: int) -> Can
                 seed,
                 max_rounds=int(fixed.get("max_rounds", 800)),
                 early_stopping=int(fixed.get("early_stopping", 40)),
+                weights=frame.w("train"),
                 on_round=on_round,
             )
             metrics = target_metrics(target, frame, "valid", model.predict_frame(frame.x("valid")))
@@ -150,6 +160,7 @@ def tune_xgboost(experiment: Experiment, frame: TrainingFrame, seed: int) -> Can
             seed,
             max_rounds=int(fixed.get("max_rounds", 800)),
             early_stopping=int(fixed.get("early_stopping", 40)),
+            weights=frame.w("train"),
         )
         models["critical"] = critical
         valid["critical"] = target_metrics(
@@ -203,8 +214,24 @@ def build_frame(
     state = pipeline.fit(declarations, outcomes)
     features = pipeline.transform(declarations, outcomes=outcomes)
     split = time_split(declarations["declared_at"], settings.valid_days, settings.test_days)
-    frame = TrainingFrame(declarations, features, label_rows(declarations, outcomes), split)
+    labels = label_rows(declarations, outcomes)
+    weights = ipw_weights(settings, declarations, labels) if settings.ipw_weights else None
+    frame = TrainingFrame(declarations, features, labels, split, weights)
     return frame, state
+
+
+def ipw_weights(settings: TrainSettings, declarations: pd.DataFrame, labels: Labels) -> np.ndarray:
+    """Per row: ``min(1 / propensity, max_weight)`` for inspected rows with a recorded
+    propensity (``decisions.parquet``), 1 for other inspected rows (results of items decided
+    green, e.g. post-release checks), 0 where nothing was inspected."""
+    sample = decision_propensities(settings.data, declarations)
+    if sample is None:
+        raise ValueError(
+            f"ipw_weights is on but {settings.data} has no decisions.parquet with propensities "
+            "(customs-risk store export writes one)"
+        )
+    weights = np.where(sample.member, sample.weights(settings.max_weight), 1.0)
+    return np.where(labels.inspected, weights, 0.0)
 
 
 @dataclass
@@ -245,6 +272,7 @@ class TrainJob:
         with mlflow.start_run(run_name="train") as run:
             mlflow.log_params({"seed": s.seed, "data": str(s.data), **windows})
             mlflow.log_params({"experiments": ",".join(e.name for e in experiments)})
+            mlflow.log_params({"ipw_weights": s.ipw_weights, "max_weight": s.max_weight})
             candidates = []
             for experiment in experiments:
                 tune = tune_xgboost if experiment.model == "xgboost" else tune_neural_family
@@ -320,6 +348,12 @@ class TrainJob:
         metrics["test_revenue_model_share_at_10"] = revenue_share_at(rev, er, 0.10)
         metrics["test_n_labelled"] = int(labelled.sum())
         metrics["test_n_rows"] = len(test_rows)
+        train_weights = frame.w("train")
+        if train_weights is not None:
+            metrics["train_weight_max"] = float(train_weights.max(initial=0.0))
+            metrics["train_weight_mean"] = (
+                float(train_weights.mean()) if len(train_weights) else 0.0
+            )
         for cand in candidates:
             for target, values in cand.valid.items():
                 for key in ("auc", "precision_at_5", "precision_at_10", "revenue_share_at_10"):

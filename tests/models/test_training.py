@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from typer.testing import CliRunner
 
+from customs_risk.cli import app
+from customs_risk.data.world_config import WorldConfig
 from customs_risk.evaluation.performance import run_evaluation
 from customs_risk.models.bundle import RiskModel
+from customs_risk.models.control_estimates import METRICS
+from customs_risk.models.dataset import label_rows, load_training_data, time_split
 from customs_risk.models.promote import promote, rollback
+from customs_risk.models.settings import PromoteSettings, TrainSettings
 from customs_risk.models.tracking import (
     CHALLENGER,
     CHAMPION,
     load_registered,
     resolve_version,
 )
-from customs_risk.models.train import BUNDLE_DIR, SCORES_FILE
+from customs_risk.models.train import BUNDLE_DIR, SCORES_FILE, ipw_weights
 from tests.conftest import Trained, train_small
 
 
@@ -97,17 +107,80 @@ def test_evaluation_beats_baselines_on_revenue(trained, small_world, tmp_path):
     assert (out_dir / "curves.png").exists() and (out_dir / "evaluation.json").exists()
 
 
-def test_promote_and_rollback(small_world, tmp_path, mlflow_settings):
+@pytest.fixture(scope="module")
+def store_export(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small world as a store export: declarations, outcomes and the legacy decisions in a
+    decisions.parquet (no truth.parquet): a rule selection recorded as forced (propensity 1),
+    the random rule's picks and the items nobody selected with the random share."""
+    legacy = WorldConfig().legacy  # the small world's parameters
+    folder = tmp_path_factory.mktemp("export")
+    for name in ("declarations.parquet", "outcomes.parquet"):
+        shutil.copy(small_world / name, folder / name)
+    truth = pd.read_parquet(small_world / "truth.parquet")
+    forced = (truth["selected_by_legacy"] == "rule").to_numpy()
+    random = (truth["legacy_rule"] == "random").to_numpy()
+    red = (truth["legacy_channel"] == "red").to_numpy()
+    pd.DataFrame(
+        {
+            "declaration_id": truth["declaration_id"],
+            "item_no": truth["item_no"],
+            "channel": truth["legacy_channel"],
+            "selected_by": np.where(forced, "profile", np.where(random, "random", "model")),
+            "propensity": np.where(forced, 1.0, legacy.random_rate),
+            "propensity_red": np.where(
+                forced, red.astype(float), legacy.random_rate * legacy.random_red_share
+            ),
+        }
+    ).to_parquet(folder / "decisions.parquet", index=False)
+    return folder
+
+
+def _cli_promote(monkeypatch: pytest.MonkeyPatch, settings, *args: str):
+    monkeypatch.setenv("CUSTOMS_RISK_MLFLOW_URI", settings.uri)
+    monkeypatch.setenv("CUSTOMS_RISK_MLFLOW_ARTIFACT_ROOT", settings.artifact_root)
+    return CliRunner().invoke(app, ["promote", *args])
+
+
+def test_promote_and_rollback(
+    small_world, store_export, tmp_path, mlflow_settings, monkeypatch: pytest.MonkeyPatch
+):
     train_small(small_world, tmp_path / "a", mlflow_settings, seed=0)
-    first = promote(mlflow_settings, small_world, window_days=45)
+    first = promote(mlflow_settings, small_world, PromoteSettings(window_days=45))
     assert first.promoted and str(resolve_version(mlflow_settings, alias=CHAMPION).version) == "1"
+    assert first.estimator == "control" and first.champion is None
     train_small(small_world, tmp_path / "b", mlflow_settings, seed=1)  # version 2 = challenger
-    second = promote(mlflow_settings, small_world, window_days=45, metric="auc")
-    better = second.challenger["auc"] > second.champion["auc"]
-    assert second.promoted == better
+
+    # the control estimator through the CLI: table with intervals and truth, JSON
+    params = tmp_path / "params.yaml"
+    params.write_text("world: {}\n")  # the small world's parameters: the defaults
+    out = tmp_path / "promotion.json"
+    args = ["--data", str(small_world), "--params", str(params), "--resamples", "300"]
+    result = _cli_promote(monkeypatch, mlflow_settings, *args, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "truth" in result.output and "legacy record" in result.output
+    second = json.loads(out.read_text())
+    assert second["estimator"] == "control" and second["metric"] == "precision"
+    assert second["rate"] == 0.05 and second["n_labelled"] > 0
+    for role in ("challenger", "champion"):
+        for metric in METRICS:
+            low, high = second["intervals"][role][metric]
+            assert low <= second[role][metric] <= high, (role, metric)
+            assert 0.0 <= second["truth"][role][metric] <= 1.0
+    better = second["difference"]["precision"] > 0.0
+    assert second["promoted"] == better
     champion = str(resolve_version(mlflow_settings, alias=CHAMPION).version)
     assert champion == ("2" if better else "1")
-    forced = promote(mlflow_settings, small_world, window_days=45, min_delta=1.0, force=True)
+
+    # the same registry on a store export: the sample from decisions.parquet, the same items
+    export = promote(mlflow_settings, store_export, PromoteSettings(min_delta=1.0, resamples=100))
+    assert export.sample.startswith("decisions.parquet") and not export.truth
+    assert export.n_labelled == second["n_labelled"] and not export.promoted
+
+    if better:
+        rollback(mlflow_settings, "1")
+    forced = promote(
+        mlflow_settings, small_world, PromoteSettings(min_delta=1.0, resamples=100), force=True
+    )
     assert forced.promoted
     assert str(resolve_version(mlflow_settings, alias=CHAMPION).version) == "2"
     assert rollback(mlflow_settings, "1") == "2"
@@ -118,6 +191,62 @@ def test_promote_and_rollback(small_world, tmp_path, mlflow_settings):
         rollback(mlflow_settings, "9")
     assert str(resolve_version(mlflow_settings, alias=CHAMPION).version) == "1"
     assert (tmp_path / "a" / BUNDLE_DIR / "meta.json").exists()
+
+    # a folder with neither decisions nor a legacy record: refused, unless asked for the old way
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("declarations.parquet", "outcomes.parquet"):
+        shutil.copy(small_world / name, bare / name)
+    refused = _cli_promote(monkeypatch, mlflow_settings, "--data", str(bare))
+    assert refused.exit_code == 2 and "no control sample" in refused.output, refused.output
+    inspected = _cli_promote(
+        monkeypatch,
+        mlflow_settings,
+        "--data",
+        str(bare),
+        "--estimator",
+        "inspected",
+        "--metric",
+        "auc",
+        "--min-delta",
+        "1.0",
+    )
+    assert inspected.exit_code == 0, inspected.output
+    assert "inspected items" in inspected.output and "champion unchanged" in inspected.output
+    assert str(resolve_version(mlflow_settings, alias=CHAMPION).version) == "1"
+    wrong = _cli_promote(monkeypatch, mlflow_settings, "--data", str(bare), "--metric", "auc")
+    assert wrong.exit_code == 2 and "metric must be one of" in wrong.output
+
+
+def test_ipw_weights_reach_the_booster(store_export, small_world, tmp_path, mlflow_settings):
+    settings = TrainSettings(data=store_export, ipw_weights=True, max_weight=100.0)
+    declarations, outcomes = load_training_data(store_export)
+    labels = label_rows(declarations, outcomes)
+    weights = ipw_weights(settings, declarations, labels)
+    decisions = pd.read_parquet(store_export / "decisions.parquet")
+    keyed = declarations[["declaration_id", "item_no"]].merge(decisions, how="left")
+    random = (keyed["selected_by"] == "random").to_numpy() & labels.inspected
+    forced = (keyed["selected_by"] == "profile").to_numpy()
+    audited = labels.inspected & (keyed["channel"] == "green").to_numpy()
+    random_rate = WorldConfig().legacy.random_rate
+    np.testing.assert_allclose(weights[random], 1.0 / random_rate)  # 40: under the cap
+    assert (weights[forced] == 1.0).all() and (weights[audited] == 1.0).all()
+    assert (weights[~labels.inspected] == 0.0).all()
+    with pytest.raises(ValueError, match="no decisions.parquet"):
+        ipw_weights(TrainSettings(data=small_world, ipw_weights=True), declarations, labels)
+
+    result = train_small(
+        store_export, tmp_path / "out", mlflow_settings, register=False, ipw_weights=True
+    )
+    # XGBoost starts from the weighted mean of the training labels: the weights got there
+    split = time_split(declarations["declared_at"], 60, 45)
+    rows = np.flatnonzero(split.train & labels.inspected)
+    y, w = labels.fraud[rows], weights[rows]
+    config = json.loads(result.bundle.models["offence"].booster.save_config())
+    base_score = float(config["learner"]["learner_model_param"]["base_score"].strip("[]"))
+    assert base_score == pytest.approx(np.average(y, weights=w), rel=1e-4)
+    assert abs(base_score - y.mean()) > 0.005  # unweighted it would start elsewhere
+    assert result.metrics["train_weight_max"] == pytest.approx(1.0 / random_rate)
 
 
 def test_choice_prefers_xgboost_within_the_margin():
