@@ -16,7 +16,7 @@ import math
 import operator
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +52,7 @@ _LOCK_RETRIES = 20
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 _PG_DDL_LOCK = 0x6375_7374_6F6D  # advisory lock key: table creation, one process at a time
 _IN_CHUNK = 1_000  # declaration ids per IN (...) lookup
+CHUNK_ROWS = 200_000  # rows per frame when a table is read in chunks (export)
 MIGRATIONS = Path(__file__).with_name("migrations")  # Alembic: one file per schema change
 _UPGRADE_LOCK = threading.Lock()
 NOT_DECIDED = (
@@ -430,38 +431,93 @@ class Store:
 
     def outcomes_frame(self, with_received_at: bool = False) -> pd.DataFrame:
         """All stored outcomes in contract column order and dtypes, sorted by key."""
-        self.create()
-        query = sa.select(outcomes_table).order_by(*[outcomes_table.c[k] for k in KEY])
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        frame = _typed_frame(rows, {**OUTCOME_COLUMNS, "received_at": "timestamp"})
+        frame = _concat(self.outcome_chunks(), OUTCOME_COLUMNS | {"received_at": "timestamp"})
         return frame if with_received_at else frame[list(OUTCOME_COLUMNS)]
 
     def decisions_frame(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> pd.DataFrame:
         """Stored decisions in insertion order; ``since`` <= decided_at < ``until`` when given."""
-        self.create()
-        query = sa.select(decisions_table).order_by(decisions_table.c.id)
-        if since is not None:
-            query = query.where(decisions_table.c.decided_at >= since)
-        if until is not None:
-            query = query.where(decisions_table.c.decided_at < until)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return _typed_frame(rows, DECISION_STORE_COLUMNS)
+        return _concat(self.decision_chunks(since=since, until=until), DECISION_STORE_COLUMNS)
 
     def declarations_frame(self) -> pd.DataFrame:
         """The declarations decided, in the contract's columns and dtypes: the latest content
         of each item (an amended item scored again replaces the earlier one), sorted by key."""
+        return _concat(self.declaration_chunks(), DECLARATION.kinds())
+
+    def outcome_chunks(self, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+        """The stored outcomes (with received_at) sorted by key, ``rows`` at a time."""
+        yield from self.read_chunks(*self.outcome_query(), rows)
+
+    def decision_chunks(
+        self,
+        rows: int = CHUNK_ROWS,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """The stored decisions in insertion order, ``rows`` at a time; ``since`` <=
+        decided_at < ``until`` when given."""
+        yield from self.read_chunks(*self.decision_query(since, until), rows)
+
+    def declaration_chunks(self, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+        """The latest content of each item decided, sorted by key, ``rows`` at a time."""
+        yield from self.read_chunks(*self.declaration_query(), rows)
+
+    def outcome_query(self) -> tuple[sa.Select[Any], dict[str, str]]:
+        """The query of the stored outcomes (with received_at) sorted by key, and its columns'
+        logical kinds."""
+        t = outcomes_table
+        kinds = OUTCOME_COLUMNS | {"received_at": "timestamp"}
+        query = sa.select(*_readable(t, list(kinds), self.dialect))
+        return query.order_by(*[t.c[k] for k in KEY]), kinds
+
+    def decision_query(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> tuple[sa.Select[Any], dict[str, str]]:
+        """The query of the stored decisions in insertion order (``since`` <= decided_at <
+        ``until`` when given), and its columns' logical kinds."""
+        t = decisions_table
+        query = sa.select(*_readable(t, list(DECISION_STORE_COLUMNS), self.dialect))
+        if since is not None:
+            query = query.where(t.c.decided_at >= since)
+        if until is not None:
+            query = query.where(t.c.decided_at < until)
+        return query.order_by(t.c.id), dict(DECISION_STORE_COLUMNS)
+
+    def declaration_query(self) -> tuple[sa.Select[Any], dict[str, str]]:
+        """The query of the latest content of each item decided (the one received last; equal
+        times: the greater digest) sorted by key, and its columns' logical kinds."""
+        t = declarations_table
+        later = t.alias("later")
+        superseded = sa.exists().where(
+            (later.c.declaration_id == t.c.declaration_id)
+            & (later.c.item_no == t.c.item_no)
+            & (
+                (later.c.received_at > t.c.received_at)
+                | (
+                    (later.c.received_at == t.c.received_at)
+                    & (later.c.input_digest > t.c.input_digest)
+                )
+            )
+        )
+        kinds = DECLARATION.kinds()
+        query = sa.select(*_readable(t, list(kinds), self.dialect)).where(~superseded)
+        return query.order_by(*[t.c[k] for k in KEY]), kinds
+
+    def read_chunks(
+        self, query: sa.Select[Any], kinds: Mapping[str, str], rows: int
+    ) -> Iterator[pd.DataFrame]:
+        """Frames of ``rows`` result rows at a time (a server-side cursor where the driver has
+        one), typed by ``kinds``."""
         self.create()
-        table = declarations_table
-        query = sa.select(table).order_by(table.c.received_at)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        frame = _typed_frame(rows, DECLARATION.kinds())
-        frame = frame.drop_duplicates(KEY, keep="last").sort_values(KEY, kind="stable")
-        return frame.reset_index(drop=True)
+        with self.engine.connect().execution_options(stream_results=True) as conn:
+            result = conn.execute(query)
+            empty = True
+            for part in result.partitions(rows):
+                empty = False
+                yield _columns_frame(part, kinds)
+            if empty:
+                yield _columns_frame([], kinds)
 
     def history_since(self, after: int, limit: int = 50_000) -> HistoryEvents:
         """The history events numbered above ``after`` (at most ``limit``, in order) with the
@@ -827,20 +883,48 @@ def decision_records(
     ]
 
 
+def _readable(table: sa.Table, names: list[str], dialect: str) -> list[Any]:
+    """The columns to select: on SQLite timestamps as their stored text (parsed in one call by
+    ``_columns_frame``; SQLAlchemy's per-value parsing cost more than the query)."""
+    out: list[Any] = []
+    for name in names:
+        column = table.c[name]
+        if dialect == "sqlite" and isinstance(column.type, sa.DateTime):
+            out.append(sa.type_coerce(column, sa.String()).label(name))
+        else:
+            out.append(column)
+    return out
+
+
+def _columns_frame(rows: Sequence[Any], kinds: Mapping[str, str]) -> pd.DataFrame:
+    """A frame of result rows (tuples in ``kinds`` order) typed by logical kind."""
+    names = list(kinds)
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    out: dict[str, Any] = {}
+    for name, values, kind in zip(names, columns, kinds.values(), strict=True):
+        out[name] = _typed(pd.Series(values, dtype=object), kind)
+    return pd.DataFrame(out, columns=names)
+
+
+def _concat(chunks: Iterable[pd.DataFrame], kinds: Mapping[str, str]) -> pd.DataFrame:
+    frames = list(chunks)
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames, ignore_index=True) if frames else _columns_frame([], kinds)
+
+
+def _typed(values: pd.Series, kind: str) -> pd.Series:
+    if kind == "str":
+        return values.where(values.notna(), None).astype("str")
+    if kind in ("int", "int64"):
+        return values.astype("int64")
+    if kind in ("float", "float64"):
+        return pd.to_numeric(values.where(values.notna(), np.nan)).astype("float64")
+    if kind == "bool":
+        return values.astype(bool)
+    return pd.to_datetime(values, format="ISO8601").astype("datetime64[ns]")
+
+
 def _typed_frame(rows: Sequence[sa.RowMapping], types: Mapping[str, str]) -> pd.DataFrame:
     """Frame of the given columns and logical types from result mappings."""
-    data = {c: [r[c] for r in rows] for c in types}
-    out: dict[str, pd.Series] = {}
-    for column, kind in types.items():
-        values = pd.Series(data[column], dtype=object)
-        if kind == "str":
-            out[column] = values.where(values.notna(), None).astype("str")
-        elif kind in ("int", "int64"):
-            out[column] = values.astype("int64")
-        elif kind in ("float", "float64"):
-            out[column] = pd.to_numeric(values.where(values.notna(), np.nan)).astype("float64")
-        elif kind == "bool":
-            out[column] = values.astype(bool)
-        else:
-            out[column] = pd.to_datetime(values).astype("datetime64[ns]")
-    return pd.DataFrame(out, columns=list(types))
+    return _columns_frame([tuple(r[c] for c in types) for r in rows], types)
