@@ -108,7 +108,12 @@ def with_events(
     live = dict(state.meta.get("live", {}))
     for kind, n in added.items():
         live[kind] = int(live.get(kind, 0)) + n
-    out = _evolve(state, pending, pending_declarations, state.entity_tables, state.global_base)
+    stale: tuple[str, ...] = ("pending:", "pending_times") if added["results"] else ()
+    if added["declarations"]:
+        stale += ("pending_declarations:",)
+    out = _evolve(
+        state, pending, pending_declarations, state.entity_tables, state.global_base, stale
+    )
     out.price_rows = price_rows
     out.meta["live"] = live
     return _indexed(out)
@@ -142,6 +147,7 @@ def compact(state: FeatureState, cut: int) -> FeatureState:
         {k: v[~settle_decl] for k, v in decl.items()},
         tables,
         base,
+        ("pending",),
     )
     stale = ["stacked", "base"]
     if state.price_rows and state.reference is not None:
@@ -173,10 +179,11 @@ def _evolve(
     pending_declarations: dict[str, np.ndarray],
     tables: dict[str, dict[str, np.ndarray]],
     global_base: dict[str, int],
+    stale: tuple[str, ...],
 ) -> FeatureState:
     """A copy sharing the vocabularies, references and their lookups, with new pending events
-    (their cached indexes dropped)."""
-    cache = {k: v for k, v in state._cache.items() if not k.startswith("pending")}
+    (the cached indexes whose keys start with ``stale`` dropped: those of what changed)."""
+    cache = {k: v for k, v in state._cache.items() if not k.startswith(stale)}
     return dataclasses.replace(
         state,
         pending=pending,

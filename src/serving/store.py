@@ -532,32 +532,27 @@ class Store:
                 return HistoryEvents.empty()
             window = (e.c.seq > after) & (e.c.seq <= seqs[-1])
             same_item = (e.c.declaration_id == d.c.declaration_id) & (e.c.item_no == d.c.item_no)
-            items = (
-                conn.execute(
-                    sa.select(e.c.seq, e.c.kind, d)
-                    .join(d, same_item)
-                    .where(window)
-                    .order_by(e.c.seq, d.c.received_at)
-                )
-                .mappings()
-                .all()
-            )
+            kinds = {"seq": "int64", "kind": "str", **DECLARATION.kinds()}
+            item_columns = _readable(d, list(DECLARATION.kinds()), self.dialect)
+            items = conn.execute(
+                sa.select(e.c.seq, e.c.kind, *item_columns)
+                .join(d, same_item)
+                .where(window)
+                .order_by(e.c.seq, d.c.received_at)
+            ).all()
             same_result = (e.c.declaration_id == o.c.declaration_id) & (e.c.item_no == o.c.item_no)
-            results = (
-                conn.execute(
-                    sa.select(e.c.seq, o)
-                    .join(o, same_result)
-                    .where(window & (e.c.kind == RESULT_EVENT))
-                    .order_by(e.c.seq)
-                )
-                .mappings()
-                .all()
-            )
-        kinds = {"seq": "int64", "kind": "str", **DECLARATION.kinds()}
-        frame = _typed_frame(items, kinds).drop_duplicates("seq", keep="first")
+            outcome_kinds = {"seq": "int64", **OUTCOME_COLUMNS}
+            outcome_columns = _readable(o, list(OUTCOME_COLUMNS), self.dialect)
+            results = conn.execute(
+                sa.select(e.c.seq, *outcome_columns)
+                .join(o, same_result)
+                .where(window & (e.c.kind == RESULT_EVENT))
+                .order_by(e.c.seq)
+            ).all()
+        frame = _columns_frame(items, kinds).drop_duplicates("seq", keep="first")
         declared = frame[frame["kind"] == DECLARATION_EVENT].drop(columns="kind")
         of_results = frame[frame["kind"] == RESULT_EVENT].drop(columns=["kind", *KEY])
-        outcome = _typed_frame(results, {"seq": "int64", **OUTCOME_COLUMNS})
+        outcome = _columns_frame(results, outcome_kinds)
         joined = outcome.merge(of_results, on="seq", how="inner", sort=True)
         return HistoryEvents([int(x) for x in seqs], declared.reset_index(drop=True), joined)
 
@@ -900,9 +895,10 @@ def _columns_frame(rows: Sequence[Any], kinds: Mapping[str, str]) -> pd.DataFram
     """A frame of result rows (tuples in ``kinds`` order) typed by logical kind."""
     names = list(kinds)
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    out: dict[str, Any] = {}
-    for name, values, kind in zip(names, columns, kinds.values(), strict=True):
-        out[name] = _typed(pd.Series(values, dtype=object), kind)
+    out = {
+        name: _typed(values, kind)
+        for name, values, kind in zip(names, columns, kinds.values(), strict=True)
+    }
     return pd.DataFrame(out, columns=names)
 
 
@@ -913,16 +909,18 @@ def _concat(chunks: Iterable[pd.DataFrame], kinds: Mapping[str, str]) -> pd.Data
     return pd.concat(frames, ignore_index=True) if frames else _columns_frame([], kinds)
 
 
-def _typed(values: pd.Series, kind: str) -> pd.Series:
+def _typed(values: Sequence[Any], kind: str) -> Any:
+    """One column's values as a numpy array or pandas array of the kind's dtype (numpy parses
+    the text SQLite keeps for timestamps: one call a column; None is NaN / NaT)."""
     if kind == "str":
-        return values.where(values.notna(), None).astype("str")
+        return pd.array(values, dtype="str")
     if kind in ("int", "int64"):
-        return values.astype("int64")
+        return np.array(values, dtype=np.int64)
     if kind in ("float", "float64"):
-        return pd.to_numeric(values.where(values.notna(), np.nan)).astype("float64")
+        return np.array(values, dtype=np.float64)
     if kind == "bool":
-        return values.astype(bool)
-    return pd.to_datetime(values, format="ISO8601").astype("datetime64[ns]")
+        return np.array(values, dtype=bool)
+    return np.array(values, dtype="datetime64[ns]")
 
 
 def _typed_frame(rows: Sequence[sa.RowMapping], types: Mapping[str, str]) -> pd.DataFrame:
