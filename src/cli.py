@@ -28,6 +28,8 @@ keys_app = typer.Typer(help="API keys of the scoring service.", no_args_is_help=
 app.add_typer(keys_app, name="keys")
 store_app = typer.Typer(help="The risk data store: the legal record.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+report_app = typer.Typer(help="The analysts' reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 state_app = typer.Typer(help="The served feature state (live history).", no_args_is_help=True)
 app.add_typer(state_app, name="state")
 StoreUrl = Annotated[
@@ -315,6 +317,26 @@ def store_export(
     from customs_risk.jobs.outcomes_export import OutcomesExportOptions, run
 
     raise typer.Exit(run(OutcomesExportOptions(out, store_url)))
+
+
+@report_app.command("compliance")
+def report_compliance(
+    data: Annotated[Path, typer.Option(help="Dataset folder (a store export or a world).")],
+    out: Annotated[Path, typer.Option(help="Table to write (parquet; a .png beside it).")] = Path(
+        "reports/compliance.parquet"
+    ),
+    min_sample: Annotated[int, typer.Option(help="Control items a cell needs to be judged.")] = 30,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    params: Annotated[
+        Path | None, typer.Option(help="params.yaml whose world: made the data (truth figures).")
+    ] = None,
+) -> None:
+    """Offence rate and duty at risk in the green channel per month, office, HS chapter and
+    origin, estimated from the random control with 95 % intervals."""
+    from customs_risk.jobs.report_compliance import ReportComplianceOptions, run
+
+    raise typer.Exit(run(ReportComplianceOptions(data, out, min_sample, resamples, seed, params)))
 
 
 @state_app.command("rebuild")

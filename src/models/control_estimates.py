@@ -216,7 +216,7 @@ def _ratios(sums: np.ndarray, m: int) -> dict[str, np.ndarray]:
         }
 
 
-def _bootstrap_sums(columns: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+def bootstrap_sums(columns: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     """Column sums of ``resamples`` resamples of the rows (with replacement), in blocks."""
     n = len(columns)
     if n == 0:
@@ -231,7 +231,7 @@ def _bootstrap_sums(columns: np.ndarray, resamples: int, seed: int) -> np.ndarra
     return np.vstack(sums)
 
 
-def _interval(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+def percentile_interval(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bounds per column (resamples without a value left out; all NaN: NaN)."""
     tail = 50.0 * (1.0 - level)
     with warnings.catch_warnings():
@@ -277,7 +277,7 @@ def estimate_rankings(
         grouped = np.zeros((codes.max(initial=-1) + 1, columns.shape[1]))
         np.add.at(grouped, codes, columns)
         columns = grouped
-    draws = _ratios(_bootstrap_sums(columns, resamples, seed), m)
+    draws = _ratios(bootstrap_sums(columns, resamples, seed), m)
     truth: dict[str, np.ndarray] = {}
     if expected is not None:
         e_found, e_revenue = (np.asarray(a, dtype=np.float64) for a in expected)
@@ -287,7 +287,7 @@ def estimate_rankings(
     estimates: dict[str, tuple[Estimate, ...]] = {}
     differences: dict[str, Estimate] = {}
     for metric in METRICS:
-        low, high = _interval(draws[metric], level)
+        low, high = percentile_interval(draws[metric], level)
         figures = truth.get(metric)
         estimates[metric] = tuple(
             Estimate(
@@ -299,7 +299,7 @@ def estimate_rankings(
             for j in range(m)
         )
         if m == 2:
-            d_low, d_high = _interval(draws[metric][:, 0] - draws[metric][:, 1], level)
+            d_low, d_high = percentile_interval(draws[metric][:, 0] - draws[metric][:, 1], level)
             differences[metric] = Estimate(
                 float(point[metric][0, 0] - point[metric][0, 1]),
                 float(d_low),
