@@ -339,6 +339,24 @@ def report_compliance(
     raise typer.Exit(run(ReportComplianceOptions(data, out, min_sample, resamples, seed, params)))
 
 
+@report_app.command("traders")
+def report_traders(
+    data: Annotated[Path, typer.Option(help="Dataset folder (a store export or a world).")],
+    as_of: Annotated[str, typer.Option(help="Date of the register.")],
+    to: Annotated[str, typer.Option(help="Later date of the grade migration.")],
+    horizon_days: Annotated[
+        int, typer.Option(help="Days after --as-of whose items measure each grade.")
+    ] = 90,
+    out: Annotated[Path, typer.Option(help="Folder for the tables.")] = Path("reports/traders"),
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """The trader register: every importer's grade at a date, the migration matrix to a later
+    date, each grade's later offence rate (random control, 95 % intervals)."""
+    from customs_risk.jobs.report_traders import ReportTradersOptions, run
+
+    raise typer.Exit(run(ReportTradersOptions(data, as_of, to, horizon_days, out, seed)))
+
+
 @state_app.command("rebuild")
 def state_rebuild(
     model: Annotated[
