@@ -30,6 +30,8 @@ store_app = typer.Typer(help="The risk data store: the legal record.", no_args_i
 app.add_typer(store_app, name="store")
 report_app = typer.Typer(help="The analysts' reports.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+profiles_app = typer.Typer(help="Analysts' risk profiles.", no_args_is_help=True)
+app.add_typer(profiles_app, name="profiles")
 state_app = typer.Typer(help="The served feature state (live history).", no_args_is_help=True)
 app.add_typer(state_app, name="state")
 StoreUrl = Annotated[
@@ -355,6 +357,20 @@ def report_traders(
     from customs_risk.jobs.report_traders import ReportTradersOptions, run
 
     raise typer.Exit(run(ReportTradersOptions(data, as_of, to, horizon_days, out, seed)))
+
+
+@profiles_app.command("test")
+def profiles_test(
+    profiles: Annotated[Path, typer.Argument(help="Draft profile YAML file or folder.")],
+    data: Annotated[Path, typer.Option(help="Dataset folder (declarations + outcomes).")],
+    window_days: Annotated[int, typer.Option(help="Last days tested on.")] = 90,
+    out: Annotated[Path | None, typer.Option(help="Write the table as parquet.")] = None,
+) -> None:
+    """Hits, workload per office-day and historical hit rate of draft profiles (validity dates
+    ignored: a draft is tested before it applies)."""
+    from customs_risk.jobs.profiles_test import ProfilesTestOptions, run
+
+    raise typer.Exit(run(ProfilesTestOptions(profiles, data, window_days, out)))
 
 
 @state_app.command("rebuild")
