@@ -110,12 +110,15 @@ def compliance(
 
     cells: list[tuple[str, str]] = []
     blocks = []  # per level: clusters x (3 * cells of the level) sums
+    counts, squares = [], []  # per level: sample items and sum of w^2 per cell
     for level, unit in unit_of.items():
         names, code = np.unique(unit[rows].astype(str), return_inverse=True)
         per_level = np.zeros((n_clusters, 3 * len(names)))
         for j, values in enumerate((w * found, w, w * revenue)):
             np.add.at(per_level, (cluster, 3 * code + j), values)
         blocks.append(per_level)
+        counts.append(np.bincount(code, minlength=len(names)))
+        squares.append(np.bincount(code, weights=w**2, minlength=len(names)))
         cells += [(level, str(n)) for n in names]
     columns = np.hstack(blocks) if blocks else np.zeros((0, 0))
     point = columns.sum(axis=0)
@@ -123,12 +126,10 @@ def compliance(
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = point[0::3] / point[1::3]
         rate_draws = draws[:, 0::3] / draws[:, 1::3]
-    squares = _weight_squares(unit_of, rows, w, cells)
     rate_low, rate_high = exact_interval(
-        rate, point[1::3], squares, np.nanvar(rate_draws, axis=0), s.confidence
+        rate, point[1::3], np.concatenate(squares), np.nanvar(rate_draws, axis=0), s.confidence
     )
     duty_low, duty_high = percentile_interval(draws[:, 2::3], s.confidence)
-    counts = _cell_counts(unit_of, rows, cells)
     green_counts = _cell_counts(unit_of, np.flatnonzero(green), cells)
     table = pd.DataFrame(
         {
@@ -140,7 +141,7 @@ def compliance(
             "duty_at_risk": point[2::3],
             "duty_ci_low": duty_low,
             "duty_ci_high": duty_high,
-            "n_control": counts,
+            "n_control": np.concatenate(counts).astype(np.int64),
             "n_green": green_counts,
         }
     )
@@ -175,16 +176,6 @@ def exact_interval(
     low[ok] = np.where(x[ok] > 0, beta.ppf(alpha / 2, x[ok], n[ok] - x[ok] + 1), 0.0)
     high[ok] = np.where(x[ok] < n[ok], beta.ppf(1 - alpha / 2, x[ok] + 1, n[ok] - x[ok]), 1.0)
     return low, high
-
-
-def _weight_squares(
-    unit_of: dict[str, np.ndarray], rows: np.ndarray, w: np.ndarray, cells: list[tuple[str, str]]
-) -> np.ndarray:
-    sums: dict[tuple[str, str], float] = {}
-    for level, unit in unit_of.items():
-        frame = pd.DataFrame({"unit": unit[rows].astype(str), "w2": w**2})
-        sums |= {(level, str(k)): float(v) for k, v in frame.groupby("unit")["w2"].sum().items()}
-    return np.array([sums.get(c, np.nan) for c in cells], dtype=np.float64)
 
 
 def _cell_counts(

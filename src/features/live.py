@@ -141,22 +141,21 @@ def compact(state: FeatureState, cut: int) -> FeatureState:
     if pend:
         base["n_insp"] = int(base.get("n_insp", 0)) + int(settle.sum())
         base["n_fraud"] = int(base.get("n_fraud", 0)) + int(pend["fraud"][settle].sum())
+    stale: tuple[str, ...] = ("pending", "stacked", "base")
+    refit = bool(state.price_rows) and state.reference is not None
+    if refit:
+        stale += ("reference", "resolved")
     out = _evolve(
         state,
         {k: v[~settle] for k, v in pend.items()},
         {k: v[~settle_decl] for k, v in decl.items()},
         tables,
         base,
-        ("pending",),
+        stale,
     )
-    stale = ["stacked", "base"]
-    if state.price_rows and state.reference is not None:
+    if refit:
         sizes = {c: len(state.vocab[c]) for c in PRICE_COLUMNS}
         out.reference = refit_tables(state.price_rows, sizes, cut)
-        stale += ["reference", "resolved"]
-    for key in list(out._cache):
-        if key.startswith(tuple(stale)):
-            del out._cache[key]
     out.as_of = int(cut)
     out.meta["as_of_iso"] = str(pd.Timestamp(int(cut)))
     return _indexed(out)

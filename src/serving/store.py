@@ -431,19 +431,19 @@ class Store:
 
     def outcomes_frame(self, with_received_at: bool = False) -> pd.DataFrame:
         """All stored outcomes in contract column order and dtypes, sorted by key."""
-        frame = _concat(self.outcome_chunks(), OUTCOME_COLUMNS | {"received_at": "timestamp"})
+        frame = _concat(self.outcome_chunks())
         return frame if with_received_at else frame[list(OUTCOME_COLUMNS)]
 
     def decisions_frame(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> pd.DataFrame:
         """Stored decisions in insertion order; ``since`` <= decided_at < ``until`` when given."""
-        return _concat(self.decision_chunks(since=since, until=until), DECISION_STORE_COLUMNS)
+        return _concat(self.decision_chunks(since=since, until=until))
 
     def declarations_frame(self) -> pd.DataFrame:
         """The declarations decided, in the contract's columns and dtypes: the latest content
         of each item (an amended item scored again replaces the earlier one), sorted by key."""
-        return _concat(self.declaration_chunks(), DECLARATION.kinds())
+        return _concat(self.declaration_chunks())
 
     def outcome_chunks(self, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
         """The stored outcomes (with received_at) sorted by key, ``rows`` at a time."""
@@ -902,11 +902,10 @@ def _columns_frame(rows: Sequence[Any], kinds: Mapping[str, str]) -> pd.DataFram
     return pd.DataFrame(out, columns=names)
 
 
-def _concat(chunks: Iterable[pd.DataFrame], kinds: Mapping[str, str]) -> pd.DataFrame:
+def _concat(chunks: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """One frame of a table's chunks (``read_chunks`` yields at least one)."""
     frames = list(chunks)
-    if len(frames) == 1:
-        return frames[0]
-    return pd.concat(frames, ignore_index=True) if frames else _columns_frame([], kinds)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _typed(values: Sequence[Any], kind: str) -> Any:
@@ -921,8 +920,3 @@ def _typed(values: Sequence[Any], kind: str) -> Any:
     if kind == "bool":
         return np.array(values, dtype=bool)
     return np.array(values, dtype="datetime64[ns]")
-
-
-def _typed_frame(rows: Sequence[sa.RowMapping], types: Mapping[str, str]) -> pd.DataFrame:
-    """Frame of the given columns and logical types from result mappings."""
-    return _columns_frame([tuple(r[c] for c in types) for r in rows], types)
