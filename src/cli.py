@@ -28,7 +28,9 @@ keys_app = typer.Typer(help="API keys of the scoring service.", no_args_is_help=
 app.add_typer(keys_app, name="keys")
 store_app = typer.Typer(help="The risk data store: the legal record.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
-report_app = typer.Typer(help="The analysts' reports.", no_args_is_help=True)
+report_app = typer.Typer(
+    help="The analysts' reports: the whole report (--data, --out) or one part (a command)."
+)
 app.add_typer(report_app, name="report")
 profiles_app = typer.Typer(help="Analysts' risk profiles.", no_args_is_help=True)
 app.add_typer(profiles_app, name="profiles")
@@ -321,6 +323,58 @@ def store_export(
     raise typer.Exit(run(OutcomesExportOptions(out, store_url)))
 
 
+@report_app.callback(invoke_without_command=True)
+def report(
+    ctx: typer.Context,
+    data: Annotated[
+        Path | None, typer.Option(help="Dataset folder (a store export, a world, KCS).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for index.html and the tables.")] = Path(
+        "reports/site"
+    ),
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="First declaration day (YYYY-MM-DD).")
+    ] = None,
+    date_to: Annotated[
+        str | None, typer.Option("--to", help="Last declaration day (YYYY-MM-DD).")
+    ] = None,
+    level: Annotated[
+        str, typer.Option(help="Finest level shown: headquarters, district or office.")
+    ] = "office",
+    train_dir: Annotated[
+        Path | None, typer.Option(help="Training job folder: scores and reference for drift.")
+    ] = None,
+    profiles: Annotated[
+        list[Path] | None, typer.Option(help="Profile file or folder to monitor (repeat).")
+    ] = None,
+    min_sample: Annotated[int, typer.Option(help="Control items a cell needs to be judged.")] = 30,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 400,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstraps.")] = 0,
+) -> None:
+    """The analysts' report of a dataset folder: OUT/index.html (a page per section,
+    interactive plots) and its tables as parquet."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if data is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(2)
+    from customs_risk.jobs.report import ReportOptions, run
+
+    options = ReportOptions(
+        data,
+        out,
+        date_from,
+        date_to,
+        level,
+        train_dir,
+        tuple(profiles or ()),
+        min_sample,
+        resamples,
+        seed,
+    )
+    raise typer.Exit(run(options))
+
+
 @report_app.command("compliance")
 def report_compliance(
     data: Annotated[Path, typer.Option(help="Dataset folder (a store export or a world).")],
@@ -357,6 +411,46 @@ def report_traders(
     from customs_risk.jobs.report_traders import ReportTradersOptions, run
 
     raise typer.Exit(run(ReportTradersOptions(data, as_of, to, horizon_days, out, seed)))
+
+
+@report_app.command("tariff")
+def report_tariff(
+    data: Annotated[Path, typer.Option(help="Dataset folder (declarations + outcomes).")],
+    out: Annotated[Path, typer.Option(help="Folder for the tables.")] = Path("reports/tariff"),
+    top: Annotated[int, typer.Option(help="Suspects shown, with their evidence rows.")] = 50,
+    min_items: Annotated[int, typer.Option(help="Priced items an importer needs.")] = 5,
+    min_months: Annotated[int, typer.Option(help="Months an importer needs.")] = 2,
+    record: Annotated[
+        bool, typer.Option(help="Let the inspection record inform the suspect score.")
+    ] = True,
+) -> None:
+    """Duty declared and recovered by chapter, origin, office and month; price tendency per
+    HS6 x origin; reference prices; ranked suspected price-fraud enterprises with evidence."""
+    from customs_risk.jobs.report_tariff import ReportTariffOptions, run
+
+    options = ReportTariffOptions(data, out, top, min_items, min_months, record=record)
+    raise typer.Exit(run(options))
+
+
+@report_app.command("enforcement")
+def report_enforcement(
+    data: Annotated[Path, typer.Option(help="Dataset folder (a store export or a world).")],
+    out: Annotated[Path, typer.Option(help="Folder for the tables and the funnel plot.")] = Path(
+        "reports/enforcement"
+    ),
+    level: Annotated[
+        str, typer.Option(help="office, district or headquarters (offices.parquet always).")
+    ] = "office",
+    confidence: Annotated[float, typer.Option(help="Of the funnel's control limits.")] = 0.998,
+    method: Annotated[
+        str, typer.Option(help="Overdispersion: multiplicative or additive (random effects).")
+    ] = "multiplicative",
+) -> None:
+    """Law-enforcement evaluation: inspections, hit rates, lift over the random control,
+    overrides and release of high-risk items per unit; abnormal units flagged by a funnel test."""
+    from customs_risk.jobs.report_enforcement import ReportEnforcementOptions, run
+
+    raise typer.Exit(run(ReportEnforcementOptions(data, out, level, confidence, method)))
 
 
 @profiles_app.command("test")

@@ -59,6 +59,8 @@ OUTCOMES_FILE = "outcomes.parquet"
 TRUTH_FILE = "truth.parquet"
 DECISIONS_FILE = "decisions.parquet"  # decisions with propensities (customs-risk store export)
 QUARANTINE_FILE = "quarantine.parquet"
+DISTRICTS_FILE = "districts.parquet"  # office_id -> district_id (the two levels of the reports)
+DISTRICT_COLUMNS: tuple[str, ...] = ("office_id", "district_id")
 
 # pandas dtype of each kind in frames and parquet files
 PANDAS_DTYPES: dict[str, str] = {
@@ -292,6 +294,25 @@ OUTCOME = RecordSpec(
             "system (post-clearance audit, another selectivity system); null: an item this "
             "system decided. Such rows are kept apart from the training labels",
         ),
+        FieldSpec(
+            "recommended_channel",
+            "str",
+            required=False,
+            nullable=True,
+            choices=CHANNELS,
+            description="the channel the selectivity system recommended when the officer "
+            "applied another (channel is the one applied); null: the recommendation was "
+            "applied, or unknown",
+        ),
+        FieldSpec(
+            "override_reason",
+            "str",
+            required=False,
+            nullable=True,
+            min_length=1,
+            max_length=200,
+            description="why the officer applied another channel than recommended",
+        ),
     ),
     key=tuple(KEY),
     description="One inspection result; recovered_revenue null means the source does not say.",
@@ -318,7 +339,9 @@ def outcome_rule_masks(frame: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]
 
     - fraud_type is "none" exactly when fraud_found is false (a null fraud_type: unknown, allowed);
     - critical implies fraud_found;
-    - recovered_revenue > 0 implies fraud_found.
+    - recovered_revenue > 0 implies fraud_found;
+    - an override_reason only where recommended_channel names another channel than the one
+      applied (channel).
 
     ``frame`` holds typed columns (after coercion); an absent optional column and a null value
     break no rule (values of the wrong type or outside the enumeration are the field checks'
@@ -337,6 +360,11 @@ def outcome_rule_masks(frame: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]
     type_offence = test("fraud_type", lambda s: s.isin(FRAUD_TYPES[1:]))
     critical = test("critical", lambda s: s.eq(True))
     revenue = test("recovered_revenue", lambda s: s.gt(0))
+    reason = test("override_reason", lambda s: s.notna())
+    overridden = np.zeros(n, dtype=bool)
+    if "recommended_channel" in frame and "channel" in frame:
+        recommended = frame["recommended_channel"]
+        overridden = _known(recommended.notna() & recommended.ne(frame["channel"]))
     return [
         (
             "fraud_type",
@@ -357,6 +385,12 @@ def outcome_rule_masks(frame: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]
             "recovered_revenue",
             "above 0 though fraud_found is false (recovered revenue implies fraud_found)",
             not_found & revenue,
+        ),
+        (
+            "override_reason",
+            "given though recommended_channel is null or the channel applied (a reason only "
+            "where the officer applied another channel than recommended)",
+            reason & ~overridden,
         ),
     ]
 

@@ -16,21 +16,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from customs_risk.data.contracts import DECLARATIONS_FILE, OUTCOMES_FILE, TRUTH_FILE
+from customs_risk.data.contracts import (
+    DECLARATIONS_FILE,
+    DISTRICTS_FILE,
+    OUTCOMES_FILE,
+    TRUTH_FILE,
+)
 from customs_risk.data.world.catalogue import (
     build_catalogue,
     build_countries,
     build_price_matrix,
 )
-from customs_risk.data.world.frames import build_frames
-from customs_risk.data.world.inspection import draw_legacy
+from customs_risk.data.world.frames import build_frames, district_frame
+from customs_risk.data.world.inspection import draw_conduct, draw_legacy
 from customs_risk.data.world.offences import plan_offences
 from customs_risk.data.world.shipments import build_shipments
 from customs_risk.data.world.simulate import simulate
 from customs_risk.data.world.traders import build_traders
 from customs_risk.data.world_config import WorldConfig
 
-_STREAMS = ("catalogue", "countries", "traders", "shipments", "offences", "legacy", "simulate")
+# new streams go last: SeedSequence.spawn children are by index, so the others stay the same
+_STREAMS = (
+    "catalogue",
+    "countries",
+    "traders",
+    "shipments",
+    "offences",
+    "legacy",
+    "simulate",
+    "conduct",
+)
 # share of the progress bar per stage
 _STAGES = {
     "catalogue": 2,
@@ -45,11 +60,12 @@ _STAGES = {
 
 @dataclass(frozen=True)
 class World:
-    """The three frames of a synthetic world (truth is for evaluation only)."""
+    """The frames of a synthetic world (truth is for evaluation only)."""
 
     declarations: pd.DataFrame
     outcomes: pd.DataFrame
     truth: pd.DataFrame
+    districts: pd.DataFrame  # office_id -> district_id
 
 
 class _Stages:
@@ -136,6 +152,9 @@ def generate_world(
                 len(traders.office_weight),
                 rng["legacy"],
             )
+            conduct = draw_conduct(
+                config.legacy, ship.n_declarations, len(traders.office_weight), rng["conduct"]
+            )
         with stages.stage("simulate"):
             sim = simulate(
                 config,
@@ -145,6 +164,7 @@ def generate_world(
                 ship,
                 plan,
                 draws,
+                conduct,
                 rng["simulate"],
                 on_chunk=lambda f: stages.partial("simulate", f),
             )
@@ -152,7 +172,8 @@ def generate_world(
             declarations, outcomes, truth = build_frames(
                 config, catalogue, countries, traders, ship, plan, sim
             )
-    return World(declarations=declarations, outcomes=outcomes, truth=truth)
+            districts = district_frame(len(traders.office_weight), config.traders.n_districts)
+    return World(declarations=declarations, outcomes=outcomes, truth=truth, districts=districts)
 
 
 def write_world(world: World, out_dir: Path) -> None:
@@ -163,6 +184,7 @@ def write_world(world: World, out_dir: Path) -> None:
         (world.declarations, DECLARATIONS_FILE),
         (world.outcomes, OUTCOMES_FILE),
         (world.truth, TRUTH_FILE),
+        (world.districts, DISTRICTS_FILE),
     ):
         frame.to_parquet(out_dir / name, index=False, compression="zstd")
 

@@ -8,6 +8,7 @@ Chapters are integers 1-97, countries ISO 3166 alpha-2 codes, offence types thos
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,9 @@ class TraderConfig(_Section):
     new_importer_days: float = Field(120.0, ge=0)
     new_importer_effect: float = Field(1.3, description="log-hazard shift while new")
     n_offices: int = Field(24, ge=1)
+    n_districts: int = Field(
+        4, ge=1, description="districts above the offices (office k in district k mod n)"
+    )
     office_type_shares: dict[str, float] = Field(
         default_factory=lambda: {"sea": 0.35, "air": 0.25, "land": 0.3, "post": 0.1}
     )
@@ -279,6 +283,21 @@ class DelayConfig(_Section):
     high: float = Field(gt=0)
 
 
+class LaxOffice(_Section):
+    """An office that releases high-risk items: its officers clear red and orange items without
+    finding the offence, and downgrade more of the rules' reds to orange."""
+
+    detection_factor: float = Field(
+        0.25, ge=0, le=1, description="multiplies the detection probability of its red and orange"
+    )
+    override_share: float = Field(
+        0.5, ge=0, le=1, description="its share of rule-red declarations downgraded to orange"
+    )
+
+
+OFFICE_ID_PATTERN = r"^OFC[0-9]{3}$"  # office k is OFC + k in 3 digits
+
+
 class LegacyConfig(_Section):
     """The legacy channel policy that produced the historical inspections (selection bias)."""
 
@@ -324,9 +343,21 @@ class LegacyConfig(_Section):
     delay_red: DelayConfig = DelayConfig(median=3.0, sigma=0.6, low=1.0, high=10.0)
     delay_orange: DelayConfig = DelayConfig(median=1.5, sigma=0.6, low=0.25, high=5.0)
     delay_green: DelayConfig = DelayConfig(median=60.0, sigma=0.6, low=21.0, high=180.0)
+    override_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="rule-red declarations the officer downgrades to orange (with a reason)",
+    )
+    lax_offices: dict[str, LaxOffice] = Field(
+        default_factory=dict, description="office id (OFC + 3 digits) -> a lax office"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> LegacyConfig:
+        bad = [o for o in self.lax_offices if not re.fullmatch(OFFICE_ID_PATTERN, o)]
+        if bad:
+            raise ValueError(f"lax_offices: {bad[0]!r} is not an office id (OFC + 3 digits)")
         if set(self.detection) != set(CHANNELS):
             raise ValueError(f"detection must name exactly {list(CHANNELS)}")
         for channel, table in self.detection.items():
@@ -347,6 +378,17 @@ class WorldConfig(_Section):
     regime: RegimeConfig = RegimeConfig()
     deterrence: DeterrenceConfig = DeterrenceConfig()
     legacy: LegacyConfig = LegacyConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> WorldConfig:
+        n = self.traders.n_offices
+        beyond = [o for o in self.legacy.lax_offices if int(o[3:]) >= n]
+        if beyond:
+            raise ValueError(
+                f"legacy.lax_offices: {beyond[0]} is not among the {n} offices (OFC000-"
+                f"OFC{n - 1:03d})"
+            )
+        return self
 
 
 def load_world_config(params_path: Path | None) -> WorldConfig:

@@ -30,6 +30,7 @@ import pandas as pd
 
 from customs_risk.data.contracts import DECISIONS_FILE, KEY, TRUTH_FILE
 from customs_risk.data.world_config import WorldConfig
+from customs_risk.evaluation.units import district_of, read_districts
 from customs_risk.models.control_estimates import (
     ControlSample,
     bootstrap_sums,
@@ -38,7 +39,15 @@ from customs_risk.models.control_estimates import (
     percentile_interval,
 )
 
-LEVELS: tuple[str, ...] = ("all", "month", "office", "hs_chapter", "origin", "trader_grade")
+LEVELS: tuple[str, ...] = (
+    "all",
+    "month",
+    "district",
+    "office",
+    "hs_chapter",
+    "origin",
+    "trader_grade",
+)
 COLUMNS: tuple[str, ...] = (
     "level",
     "unit",
@@ -65,11 +74,14 @@ class ComplianceSettings:
 
 
 def units(declarations: pd.DataFrame, data_dir: Path | None = None) -> dict[str, np.ndarray]:
-    """The unit of every declaration row at each level (trader grade only from the grades
-    recorded in ``decisions.parquet``)."""
+    """The unit of every declaration row at each level (districts from the folder's
+    ``districts.parquet``, else all ``UNASSIGNED``; trader grade only from the grades recorded
+    in ``decisions.parquet``)."""
+    districts = None if data_dir is None else read_districts(Path(data_dir))
     out = {
         "all": np.full(len(declarations), "all", dtype=object),
         "month": declarations["declared_at"].dt.strftime("%Y-%m").to_numpy(dtype=object),
+        "district": district_of(declarations["office_id"], districts),
         "office": declarations["office_id"].astype("str").to_numpy(dtype=object),
         "hs_chapter": declarations["hs_code"].astype("str").str.slice(0, 2).to_numpy(dtype=object),
         "origin": declarations["origin_country"].astype("str").to_numpy(dtype=object),

@@ -20,7 +20,7 @@ import pandas as pd
 
 from customs_risk.evaluation.compliance import ComplianceSettings, compliance
 from customs_risk.features.grades import GRADES, grade_importers
-from customs_risk.models.control_estimates import control_sample
+from customs_risk.models.control_estimates import ControlSample, control_sample
 
 NEW = "new"  # an importer not known at the first date
 OUTSIDE = "outside"  # items declared outside the window after as_of
@@ -62,14 +62,28 @@ def trader_register(
     """The register of a dataset folder (raises ValueError when ``to`` precedes ``as_of``)."""
     from customs_risk.models.dataset import load_training_data
 
+    declarations, outcomes = load_training_data(Path(data_dir))
+    sample = control_sample(Path(data_dir), declarations)
+    return register_of(declarations, outcomes, sample, as_of, to, horizon_days, settings)
+
+
+def register_of(
+    declarations: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    sample: ControlSample | None,
+    as_of: Any,
+    to: Any,
+    horizon_days: int = 90,
+    settings: ComplianceSettings | None = None,
+) -> TraderRegister:
+    """The register from frames (``sample`` aligned with the declaration rows, None: no later
+    offence rates)."""
     start, end = _stamp(as_of), _stamp(to)
     if end < start:
         raise ValueError(f"--to {end} precedes --as-of {start}")
-    declarations, outcomes = load_training_data(Path(data_dir))
     register = grade_importers((declarations, outcomes), start)
     later = grade_importers((declarations, outcomes), end)
     matrix = migration_matrix(register, later)
-    sample = control_sample(Path(data_dir), declarations)
     window = (declarations["declared_at"] >= start) & (
         declarations["declared_at"] < start + pd.Timedelta(days=horizon_days)
     )

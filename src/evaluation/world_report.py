@@ -15,9 +15,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from customs_risk.data.contracts import DECLARATIONS_FILE, OUTCOMES_FILE, TRUTH_FILE
+from customs_risk.data.contracts import (
+    DECLARATIONS_FILE,
+    DISTRICT_COLUMNS,
+    OUTCOMES_FILE,
+    TRUTH_FILE,
+)
 from customs_risk.data.generator import World, generate_world, write_world
 from customs_risk.data.world_config import load_world_config
+from customs_risk.evaluation.units import read_districts
 from customs_risk.features.grades import GRADE_LABELS, GRADES, grade_importers
 
 DATA_ENV = "CUSTOMS_RISK_DATA"
@@ -49,7 +55,10 @@ def load_world(
         params = params_path if params_path is not None and Path(params_path).exists() else None
         write_world(generate_world(load_world_config(params), rows, seed), folder)
     declarations, outcomes, truth = (pd.read_parquet(f) for f in files)
-    return World(declarations=declarations, outcomes=outcomes, truth=truth)
+    districts = read_districts(folder)
+    if districts is None:
+        districts = pd.DataFrame({c: pd.Series(dtype="str") for c in DISTRICT_COLUMNS})
+    return World(declarations=declarations, outcomes=outcomes, truth=truth, districts=districts)
 
 
 def regime_start(truth: pd.DataFrame) -> pd.Timestamp | None:

@@ -192,6 +192,16 @@ def choose(
     return chosen, families
 
 
+def _score_reference(risk_scores: np.ndarray, days: pd.Series) -> dict[str, Any] | None:
+    """The validation window's risk-score deciles (``models.drift``; None if unscored)."""
+    from customs_risk.models.drift import score_reference
+
+    values = np.asarray(risk_scores, dtype=np.float64)
+    if not np.isfinite(values).any():
+        return None
+    return score_reference(values, (days.min().date(), days.max().date()))
+
+
 def window_scores(bundle: RiskModel, frame: TrainingFrame, rows: np.ndarray) -> pd.DataFrame:
     """Score columns for rows of the training frame (point-in-time features), with the
     declared unit value's deviation from its reference (the price-rule baseline)."""
@@ -294,10 +304,10 @@ class TrainJob:
             }
             bundle = RiskModel(state, models, calibrator, policy, None, meta)
 
-            # the test window and the newest calibration_days, scored once
+            # the validation and test windows and the newest calibration_days, scored once
             days = frame.declarations["declared_at"].dt.normalize()
             recent = (days > days.max() - pd.Timedelta(days=s.calibration_days)).to_numpy()
-            scored = frame.split.test | recent
+            scored = frame.split.test | recent | frame.split.valid
             all_scores = window_scores(bundle, frame, np.flatnonzero(scored))
             scores = all_scores[frame.split.test[scored]].reset_index(drop=True)
             metrics = self._metrics(frame, scores, candidates, families)
@@ -307,6 +317,20 @@ class TrainJob:
                 frame.declarations.loc[recent].reset_index(drop=True),
                 policy,
                 profiles,
+            )
+            scores["risk_score"] = policy.adjusted_score(
+                scores,
+                frame.declarations.loc[frame.split.test].reset_index(drop=True),
+                bundle.thresholds.revenue_scale,
+            )
+            valid = frame.split.valid
+            bundle.meta["score_reference"] = _score_reference(
+                policy.adjusted_score(
+                    all_scores[valid[scored]].reset_index(drop=True),
+                    frame.declarations.loc[valid].reset_index(drop=True),
+                    bundle.thresholds.revenue_scale,
+                ),
+                days[valid],
             )
             metrics["seconds_features"] = round(feature_seconds, 2)
             metrics["seconds"] = round(time.perf_counter() - start, 2)

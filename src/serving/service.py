@@ -42,6 +42,7 @@ from starlette.responses import JSONResponse, Response
 from customs_risk.serving.decision_writer import DecisionWriter, StoreUnavailable
 from customs_risk.serving.gate import CLIENT_KEY, RequestGate, install_client_error_filter
 from customs_risk.serving.keys import KeyRing
+from customs_risk.serving.monitor import Gauges, ServiceMonitor
 from customs_risk.serving.registry_watch import AliasFollower, RegistryWatch
 from customs_risk.serving.schemas import (
     MAX_ITEMS,
@@ -64,6 +65,7 @@ os.environ.update(tracing_environment(os.environ))
 http_app = FastAPI(title="customs-risk model info")
 logging.getLogger("customs_risk.selection.decide").setLevel(logging.ERROR)
 install_client_error_filter()
+GAUGES = Gauges(bentoml.metrics)
 
 
 def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> Any:
@@ -167,7 +169,8 @@ class CustomsRiskService:
             info.get("alias"), info.get("registry_version"), self.settings.alias_check_seconds
         )
         registry.start()
-        return Served(engine, thresholds, live, registry, info)
+        monitor = ServiceMonitor(GAUGES, model.meta.get("score_reference"))
+        return Served(engine, thresholds, live, registry, info, monitor)
 
     def _switch(self, version: str) -> None:
         """Serve registry ``version`` (the followed alias moved there): built beside the running
@@ -243,6 +246,7 @@ class CustomsRiskService:
         request_id = uuid.uuid4().hex
         decisions = served.engine.decide([d.record() for d in declarations])
         stored = self.writer.submit(decisions, declarations, request_id, client)
+        served.monitor.observe_decisions(decisions)
         answer = Response(
             _dumps({"request_id": request_id, "decisions": decisions}),
             media_type="application/json",
@@ -270,6 +274,8 @@ class CustomsRiskService:
         try:
             records = [o.model_dump() for o in outcomes]
             counts = self.store.add_outcomes(records, client_key=_client_key(ctx))
+            if self.served is not None:
+                self.served.monitor.observe_results(records)
         except OutcomeRejected as exc:
             refused = [{"row": p.row, "field": p.field, "reason": p.reason} for p in exc.problems]
             where = f"outcomes[{exc.row}].{exc.field}" if exc.row is not None else exc.field
@@ -303,6 +309,7 @@ class Served:
     live: Any  # serving.live_history.LiveHistory, None when the history is frozen
     registry: RegistryWatch
     info: dict[str, Any]
+    monitor: ServiceMonitor
 
 
 def _client_key(ctx: bentoml.Context) -> str | None:

@@ -21,7 +21,7 @@ from customs_risk.models.control_estimates import ControlSample
 # a random control of 20 % of the declarations no rule selects (default 2.5 %) so that 30,000
 # items leave cells of a usable size
 WORLD = WorldConfig.model_validate({"time": {"n_days": 180}, "legacy": {"random_rate": 0.2}})
-LEVELS = ("all", "month", "office", "hs_chapter", "origin")
+LEVELS = ("all", "month", "district", "office", "hs_chapter", "origin")
 
 
 def test_a_uniform_control_gives_the_plain_rate_with_an_interval_around_it() -> None:

@@ -95,10 +95,11 @@ def test_dvc_repro_is_complete_cached_and_reports_metrics(tmp_path: Path) -> Non
     env = _env(tmp_path)
 
     first = _dvc(repo, env, "repro")
-    for stage in ("generate", "validate", "train", "evaluate", "promote"):
+    for stage in ("generate", "validate", "train", "evaluate", "promote", "report"):
         assert f"Running stage '{stage}'" in first, stage
     assert (repo / "dvc.lock").is_file()
     assert (repo / "data" / "models" / "bundle").is_dir()
+    assert (repo / "reports" / "site" / "index.html").is_file()
     promotion = json.loads((repo / "reports" / "promotion.json").read_text())
     assert promotion["promoted"] is True  # the first challenger becomes champion
 

@@ -69,6 +69,7 @@ def make_outcomes(n: int, start: int = 0) -> pd.DataFrame:
     """n contract-valid outcome rows, keys numbered start.. start+n-1; values a function of key."""
     ids = np.arange(start, start + n, dtype=np.int64)
     fraud = ids * 2654435761 % 97 < 20
+    override = (ids % 3 == 1) & (ids % 7 == 1)
     return pd.DataFrame(
         {
             "declaration_id": pd.Series([f"DEC{i // 3:09d}" for i in ids], dtype="str"),
@@ -82,6 +83,11 @@ def make_outcomes(n: int, start: int = 0) -> pd.DataFrame:
             "critical": fraud & (ids % 2 == 0),
             "recovered_revenue": np.where(fraud, ids * 7919 % 100_000 / 100, 0.0),
             "source": pd.Series([None] * n, dtype="str"),
+            # some items the system cleared green an officer examined (orange)
+            "recommended_channel": pd.Series(np.where(override, "green", None), dtype="str"),
+            "override_reason": pd.Series(
+                np.where(override, "officer's suspicion", None), dtype="str"
+            ),
         }
     )
 

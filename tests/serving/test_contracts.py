@@ -445,4 +445,4 @@ def test_the_head_migration_builds_the_store_schema(tmp_path: Path, backend: str
         with store.engine.connect() as conn:
             context = MigrationContext.configure(conn)
             assert compare_metadata(context, metadata) == []  # the tables the code writes
-            assert context.get_current_revision() == "0002"
+            assert context.get_current_revision() == "0003"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import math
 import re
 import subprocess
 import sys
@@ -345,11 +346,29 @@ def test_model_info_follows_the_registry_alias(server: LocalServer, served: dict
     assert registry()["stale"] is False
 
 
-def test_infra_endpoints(server: LocalServer) -> None:
+def _samples(metrics: str, name: str) -> list[tuple[str, float]]:
+    """(labels, value) of every sample of ``name`` in a Prometheus text exposition."""
+    out = []
+    for line in metrics.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            labels, _, value = line.rpartition(" ")
+            out.append((labels, float(value)))
+    return out
+
+
+def test_infra_endpoints(server: LocalServer, declarations: list[dict[str, Any]]) -> None:
     assert httpx.get(f"{server.url}/livez").status_code == 200
     assert httpx.get(f"{server.url}/readyz").status_code == 200
+    assert _score(server, declarations[:400]).status_code == 200
     metrics = httpx.get(f"{server.url}/metrics").text
     assert "request_total" in metrics and "/score" in metrics
+    # the decision gauges: drift against the model's reference window, channel shares
+    psi = [v for _, v in _samples(metrics, "customs_risk_score_psi")]
+    assert psi and all(math.isfinite(v) and v >= 0 for v in psi), psi
+    shares = _samples(metrics, "customs_risk_channel_share")
+    assert {c for c in CHANNELS if any(f'channel="{c}"' in labels for labels, _ in shares)}
+    decided = sum(v for _, v in _samples(metrics, "customs_risk_decisions_total"))
+    assert decided >= 400
     paths = httpx.get(f"{server.url}/docs.json").json()["paths"]
     assert {"/score", "/outcomes", "/model"} <= set(paths)
 

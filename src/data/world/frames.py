@@ -15,7 +15,13 @@ from customs_risk.data.contracts import (
     OUTCOME_COLUMNS,
 )
 from customs_risk.data.world.catalogue import Catalogue, Countries
-from customs_risk.data.world.inspection import CHANNEL_NAMES, LEGACY_RULES, SELECTED_BY
+from customs_risk.data.world.inspection import (
+    CHANNEL_NAMES,
+    LEGACY_RULES,
+    OVERRIDE_REASONS,
+    RED,
+    SELECTED_BY,
+)
 from customs_risk.data.world.offences import OffencePlan
 from customs_risk.data.world.shipments import ROUTES, Shipments
 from customs_risk.data.world.simulate import Simulation
@@ -79,6 +85,14 @@ def strings(
     return pd.array(vocab.take(pa.array(np.asarray(codes, dtype=np.int64))), dtype="str")
 
 
+def optional_strings(
+    vocab: list[str] | tuple[str, ...], codes: np.ndarray, present: np.ndarray
+) -> pd.api.extensions.ExtensionArray:
+    """A pandas ``str`` array taking ``vocab[codes]`` where ``present``, null elsewhere."""
+    indices = pa.array(np.asarray(codes, dtype=np.int64), mask=~np.asarray(present, dtype=bool))
+    return pd.array(pa.array(list(vocab), type=pa.string()).take(indices), dtype="str")
+
+
 def timestamps(start: dt.date, days: np.ndarray) -> np.ndarray:
     """datetime64[ns] from fractional days since ``start`` (second resolution, NaN -> NaT)."""
     base = np.datetime64(start, "ns")
@@ -86,6 +100,17 @@ def timestamps(start: dt.date, days: np.ndarray) -> np.ndarray:
     out = base + secs.astype("timedelta64[s]").astype("timedelta64[ns]")
     out[np.isnan(days)] = np.datetime64("NaT")
     return out
+
+
+def district_frame(n_offices: int, n_districts: int) -> pd.DataFrame:
+    """The two levels: office k (``OFC`` + k) belongs to district ``k mod n_districts``."""
+    office = np.arange(n_offices)
+    return pd.DataFrame(
+        {
+            "office_id": strings(id_vocab("OFC", n_offices, 3), office),
+            "district_id": strings(id_vocab("DST", n_districts, 2), office % n_districts),
+        }
+    )
 
 
 def build_frames(
@@ -189,6 +214,7 @@ def build_frames(
 
     found = sim.detected
     keep = np.flatnonzero(sim.inspected)
+    over = sim.overridden[d][keep]
     outcomes = pd.DataFrame(
         {
             "declaration_id": strings(decl_vocab, d[keep]),
@@ -200,6 +226,10 @@ def build_frames(
             "critical": (found & plan.critical)[keep],
             "recovered_revenue": np.where(found, plan.revenue, 0.0)[keep],
             "source": pd.Series([None] * len(keep), dtype="str"),  # the world's own decisions
+            "recommended_channel": optional_strings(CHANNEL_NAMES, np.full(len(keep), RED), over),
+            "override_reason": optional_strings(
+                OVERRIDE_REASONS, sim.override_reason[d][keep], over
+            ),
         }
     )
     assert list(outcomes.columns) == list(OUTCOME_COLUMNS)

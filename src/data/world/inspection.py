@@ -22,6 +22,15 @@ RULES: tuple[str, ...] = (
 LEGACY_RULES: tuple[str, ...] = (*RULES, "random", "audit", "none")
 RANDOM_RULE, AUDIT_RULE, NO_RULE = len(RULES), len(RULES) + 1, len(RULES) + 2
 SELECTED_BY: tuple[str, ...] = ("none", "rule", "random")
+BY_RULE = 1  # selected_by code of a rule selection
+# why an officer downgrades a red to orange, and how often each reason is given
+OVERRIDE_REASONS: tuple[str, ...] = (
+    "documents sufficient",
+    "trusted trader",
+    "inspection capacity",
+    "perishable goods",
+)
+_REASON_WEIGHTS = (0.4, 0.3, 0.2, 0.1)
 
 
 @dataclass(frozen=True)
@@ -103,3 +112,56 @@ def decide_channels(
     rule = np.where(random_pick, RANDOM_RULE, np.where(audit, AUDIT_RULE, rule)).astype(np.int8)
     selected = np.where(by_rule, 1, np.where(random_pick | audit, 2, 0)).astype(np.int8)
     return channel, selected, rule, audit
+
+
+@dataclass(frozen=True)
+class OfficeConduct:
+    """How officers apply the legacy channels: per office the share of rule-red declarations
+    downgraded to orange and a factor on the detection of its red and orange inspections; per
+    declaration the draw that decides a downgrade and the reason given."""
+
+    override_share: np.ndarray  # (n_offices,)
+    detection_factor: np.ndarray  # (n_offices,)
+    u_override: np.ndarray  # (n_decl,)
+    reason: np.ndarray  # (n_decl,) index into OVERRIDE_REASONS
+
+    @property
+    def lax(self) -> bool:
+        """Whether some office detects less than the detection table says."""
+        return bool((self.detection_factor != 1.0).any())
+
+
+def draw_conduct(
+    cfg: LegacyConfig, n_decl: int, n_offices: int, rng: np.random.Generator
+) -> OfficeConduct:
+    """The officers' conduct (``override_share``, ``lax_offices``) and its random numbers."""
+    share = np.full(n_offices, cfg.override_share)
+    factor = np.ones(n_offices)
+    for office, lax in cfg.lax_offices.items():
+        share[int(office[3:])] = lax.override_share
+        factor[int(office[3:])] = lax.detection_factor
+    return OfficeConduct(
+        override_share=share,
+        detection_factor=factor,
+        u_override=rng.random(n_decl),
+        reason=rng.choice(len(OVERRIDE_REASONS), size=n_decl, p=_REASON_WEIGHTS).astype(np.int8),
+    )
+
+
+def apply_overrides(
+    conduct: OfficeConduct,
+    channel: np.ndarray,
+    selected: np.ndarray,
+    decl: slice,
+    office: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The channel applied per declaration and whether the officer downgraded the rules' red.
+
+    Random-control picks are never downgraded: the control stays the design's random sample.
+    """
+    down = (
+        (channel == RED)
+        & (selected == BY_RULE)
+        & (conduct.u_override[decl] < conduct.override_share[office])
+    )
+    return np.where(down, ORANGE, channel).astype(np.int8), down

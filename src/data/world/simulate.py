@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from customs_risk.data.world.catalogue import Catalogue, Countries
-from customs_risk.data.world.inspection import GREEN, LegacyDraws, decide_channels
+from customs_risk.data.world.inspection import (
+    GREEN,
+    LegacyDraws,
+    OfficeConduct,
+    apply_overrides,
+    decide_channels,
+)
 from customs_risk.data.world.offences import OffencePlan
 from customs_risk.data.world.shipments import Shipments
 from customs_risk.data.world.traders import Traders
@@ -35,6 +41,8 @@ class Simulation:
     rule: np.ndarray  # per declaration, legacy rule code
     audited: np.ndarray  # per declaration, green post-release audit
     departure: np.ndarray  # per declaration, declared departure country
+    overridden: np.ndarray  # per declaration, the rules' red downgraded to orange by the officer
+    override_reason: np.ndarray  # per declaration, index into OVERRIDE_REASONS where overridden
 
 
 class _Windows:
@@ -62,6 +70,7 @@ def simulate(
     ship: Shipments,
     plan: OffencePlan,
     draws: LegacyDraws,
+    conduct: OfficeConduct,
     rng: np.random.Generator,
     on_chunk: Callable[[float], None] | None = None,
 ) -> Simulation:
@@ -85,6 +94,7 @@ def simulate(
     selected = np.zeros(n_decl, dtype=np.int8)
     rule = np.zeros(n_decl, dtype=np.int8)
     audited = np.zeros(n_decl, dtype=bool)
+    overridden = np.zeros(n_decl, dtype=bool)
     departure = ship.departure.copy()
 
     deterrence = _Windows(traders.n_importers)
@@ -115,13 +125,18 @@ def simulate(
         repeat = flagged.contains(ship.importer[decls], ship.day[decls])
         flags = np.column_stack([per_decl, new_importer[decls], repeat])
         ch, sel, rl, aud = decide_channels(lc, draws, flags, decls, ship.office[decls])
+        ch, down = apply_overrides(conduct, ch, sel, decls, ship.office[decls])
 
         local = ship.decl[items] - a
         launder = np.flatnonzero(off & plan.launder[items])
         departure[a + local[launder]] = plan.alt_origin[items][launder]
         ch_item = ch[local]
         insp = (ch_item != GREEN) | aud[local]
-        found = off & insp & (draws.u_detect[items] < draws.detect[ch_item, plan.otype[items]])
+        p_detect = draws.detect[ch_item, plan.otype[items]]
+        if conduct.lax:
+            factor = conduct.detection_factor[ship.office[ship.decl[items]]]
+            p_detect = p_detect * np.where(ch_item != GREEN, factor, 1.0)
+        found = off & insp & (draws.u_detect[items] < p_detect)
         r = np.where(insp, t + draws.delay[ch_item, ship.decl[items]], np.nan)
 
         caught = np.flatnonzero(found)
@@ -135,6 +150,7 @@ def simulate(
         offence[items], probability[items], deterred[items] = off, p, det
         inspected[items], detected[items], result_day[items] = insp, found, r
         channel[decls], selected[decls], rule[decls], audited[decls] = ch, sel, rl, aud
+        overridden[decls] = down
         if on_chunk is not None:
             on_chunk(b / n_decl)
     return Simulation(
@@ -149,4 +165,6 @@ def simulate(
         rule=rule,
         audited=audited,
         departure=departure,
+        overridden=overridden,
+        override_reason=conduct.reason,
     )
