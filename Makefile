@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck format main pipeline champion serve cycle metrics plots clean
+.PHONY: install test lint typecheck format main pipeline champion serve cycle platform metrics plots clean
 
 $(BIN)/python:
 	$(shell command -v $(PYTHON) || echo python3) -m venv $(VENV)
@@ -90,6 +90,13 @@ serve: champion
 # validate, train, promote, import; a running `make serve` switches to a new champion by itself
 cycle: install
 	$(CLI) cycle
+
+# the risk management platform on the service's store, dashboards from the pipeline's world
+# (docs/platform.md); the first admin: customs-risk users add NAME --role admin
+PLATFORM_PORT ?= 8000
+platform: pipeline
+	CUSTOMS_RISK_PLATFORM_DATA=$${CUSTOMS_RISK_PLATFORM_DATA:-data/raw/world} \
+		$(CLI) platform --host $(HOST) --port $(PLATFORM_PORT)
 
 metrics: install
 	$(DVC) metrics show

@@ -28,12 +28,20 @@ keys_app = typer.Typer(help="API keys of the scoring service.", no_args_is_help=
 app.add_typer(keys_app, name="keys")
 store_app = typer.Typer(help="The risk data store: the legal record.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+users_app = typer.Typer(help="Users of the risk management platform.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 report_app = typer.Typer(
     help="The analysts' reports: the whole report (--data, --out) or one part (a command)."
 )
 app.add_typer(report_app, name="report")
 profiles_app = typer.Typer(help="Analysts' risk profiles.", no_args_is_help=True)
 app.add_typer(profiles_app, name="profiles")
+lists_app = typer.Typer(
+    help="Managed lists in the store: prohibited and restricted goods, licence requirements, "
+    "trader watchlists.",
+    no_args_is_help=True,
+)
+app.add_typer(lists_app, name="lists")
 state_app = typer.Typer(help="The served feature state (live history).", no_args_is_help=True)
 app.add_typer(state_app, name="state")
 StoreUrl = Annotated[
@@ -116,12 +124,15 @@ def decide(
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the random control draw.")] = 0,
     as_of: Annotated[str | None, typer.Option(help="Decision date for profiles.")] = None,
+    lists: Annotated[
+        Path | None, typer.Option(help="Managed-list YAML or folder (a least channel).")
+    ] = None,
 ) -> None:
-    """Decide red / orange / green for every declaration item (profiles, random, model)."""
+    """Decide red / orange / green for every declaration item (profiles, random, model, lists)."""
     from customs_risk.jobs.decide import DecideOptions, run
 
     options = DecideOptions(
-        data_dir, out, profiles, policy, model, thresholds, fail_safe, seed, as_of
+        data_dir, out, profiles, policy, model, thresholds, fail_safe, seed, as_of, lists
     )
     raise typer.Exit(run(options))
 
@@ -361,16 +372,16 @@ def report(
     from customs_risk.jobs.report import ReportOptions, run
 
     options = ReportOptions(
-        data,
-        out,
-        date_from,
-        date_to,
-        level,
-        train_dir,
-        tuple(profiles or ()),
-        min_sample,
-        resamples,
-        seed,
+        data=data,
+        out=out,
+        date_from=date_from,
+        date_to=date_to,
+        level=level,
+        train_dir=train_dir,
+        profiles=tuple(profiles or ()),
+        min_sample=min_sample,
+        resamples=resamples,
+        seed=seed,
     )
     raise typer.Exit(run(options))
 
@@ -453,6 +464,18 @@ def report_enforcement(
     raise typer.Exit(run(ReportEnforcementOptions(data, out, level, confidence, method)))
 
 
+@profiles_app.command("import")
+def profiles_import(
+    path: Annotated[str, typer.Argument(help="Profile YAML file or folder.")],
+    actor: Annotated[str, typer.Option(help="Who imports (the drafts' author).")],
+) -> None:
+    """Put profiles into the store as new draft versions (the platform's life cycle: test,
+    submit, approve); GET /profiles.yaml on the platform exports the active ones."""
+    from customs_risk.jobs.platform import ProfilesImportOptions, import_profiles
+
+    raise typer.Exit(import_profiles(ProfilesImportOptions(path, actor)))
+
+
 @profiles_app.command("test")
 def profiles_test(
     profiles: Annotated[Path, typer.Argument(help="Draft profile YAML file or folder.")],
@@ -481,6 +504,59 @@ def state_rebuild(
     from customs_risk.jobs.state_rebuild import StateRebuildOptions, run
 
     raise typer.Exit(run(StateRebuildOptions(model, out, store_url)))
+
+
+Actor = Annotated[
+    str | None, typer.Option(help="Who does it, recorded with the entry (default: login name).")
+]
+
+
+@lists_app.command("import")
+def lists_import(
+    path: Annotated[Path, typer.Argument(help="A list YAML file or a folder of them.")],
+    actor: Actor = None,
+    store_url: StoreUrl = None,
+) -> None:
+    """Add the entries of YAML files to the store (all or none; unchanged ones are skipped);
+    the scoring service applies them within CUSTOMS_RISK_SERVE_LISTS_CHECK_SECONDS."""
+    from customs_risk.jobs.lists import ListsOptions, run
+
+    raise typer.Exit(run(ListsOptions("import", path=path, actor=actor, store_url=store_url)))
+
+
+@lists_app.command("show")
+def lists_show(
+    show_all: Annotated[bool, typer.Option("--all", help="Retired entries too.")] = False,
+    store_url: StoreUrl = None,
+) -> None:
+    """The store's entries: list, target, channel, validity, source, who added them, status."""
+    from customs_risk.jobs.lists import ListsOptions, run
+
+    raise typer.Exit(run(ListsOptions("show", show_all=show_all, store_url=store_url)))
+
+
+@lists_app.command("retire")
+def lists_retire(
+    entry_id: Annotated[str, typer.Argument(help="The entry's id.")],
+    actor: Actor = None,
+    store_url: StoreUrl = None,
+) -> None:
+    """Retire an entry (kept, with who and when); the service stops applying it."""
+    from customs_risk.jobs.lists import ListsOptions, run
+
+    options = ListsOptions("retire", entry_id=entry_id, actor=actor, store_url=store_url)
+    raise typer.Exit(run(options))
+
+
+@lists_app.command("export")
+def lists_export(
+    out: Annotated[Path, typer.Option(help="Folder to write, one YAML file per entry.")],
+    store_url: StoreUrl = None,
+) -> None:
+    """The entries in force as YAML files (for review in git; `lists import` reads them)."""
+    from customs_risk.jobs.lists import ListsOptions, run
+
+    raise typer.Exit(run(ListsOptions("export", path=out, store_url=store_url)))
 
 
 @keys_app.command("add")
@@ -567,6 +643,33 @@ def thresholds_refresh(
         store_url,
     )
     raise typer.Exit(run(options))
+
+
+@app.command("platform")
+def platform(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """The risk management platform (web pages for analysts, supervisors and officers) on the
+    scoring service's store; dashboards from CUSTOMS_RISK_PLATFORM_DATA."""
+    from customs_risk.jobs.platform import PlatformOptions, serve
+
+    raise typer.Exit(serve(PlatformOptions(host, port)))
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Option(help="admin, supervisor, analyst or officer.")],
+    scope: Annotated[str, typer.Option(help="HQ or a district id.")] = "HQ",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Add a platform user (the first admin too); the password is asked on the terminal."""
+    from customs_risk.jobs.platform import UserOptions, add_user
+
+    raise typer.Exit(add_user(UserOptions(name, role, scope, password_stdin)))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ Kind = Literal["str", "int", "float", "bool", "timestamp", "list"]
 DECISION_VIEWS: tuple[str, ...] = ("answer", "store", "frame")
 
 CHANNELS: tuple[str, ...] = ("red", "orange", "green")
-SELECTED_BY: tuple[str, ...] = ("model", "profile", "random", "default")
+SELECTED_BY: tuple[str, ...] = ("model", "profile", "random", "default", "list")
+# the managed lists (``selection.lists``): goods lists by HS prefix, trader watchlists
+LIST_KINDS: tuple[str, ...] = ("prohibited", "restricted", "licence", "watchlist")
 FRAUD_TYPES: tuple[str, ...] = (
     "none",
     "undervaluation",
@@ -244,6 +246,13 @@ DECLARATION = RecordSpec(
             "tariff_rate", "float", ge=0, le=1000, description="ad valorem duty rate, percent"
         ),
         _amount("duty_declared", "duty the declarant computed", nullable=True),
+        _id(
+            "licence_ref",
+            "import licence or permit declared for the goods; null: none (restricted goods and "
+            "licence requirements of the managed lists then impose their channel)",
+            required=False,
+            nullable=True,
+        ),
         _code("procedure_code", "customs procedure"),
         _code("payment_type", "payment type"),
         _code("incoterm", "Incoterms rule"),
@@ -453,6 +462,27 @@ PROFILE_HIT = RecordSpec(
     description="A risk profile that matched the item (advisory ones included).",
 )
 
+LIST_HIT = RecordSpec(
+    "list_hit",
+    (
+        FieldSpec("id", "str", description="list entry id"),
+        FieldSpec("kind", "str", choices=LIST_KINDS, description="the list"),
+        FieldSpec("title", "str", description="what the entry covers"),
+        FieldSpec(
+            "channel", "str", choices=CHANNELS[:2], description="the least channel it imposes"
+        ),
+        FieldSpec(
+            "imposed",
+            "bool",
+            description="whether it imposed its channel (false: a licence reference exempted "
+            "the item from a restricted-goods or licence entry)",
+        ),
+        FieldSpec("instructions", "str", description="what the officer is to do"),
+        FieldSpec("source", "str", description="where the entry comes from"),
+    ),
+    description="A managed-list entry that matched the item.",
+)
+
 
 def _views(*names: str) -> frozenset[str]:
     return frozenset(names)
@@ -574,11 +604,20 @@ DECISION = RecordSpec(
             views=_views("answer", "store", "frame"),
         ),
         FieldSpec(
+            "list_hits",
+            "list",
+            required=False,
+            items=LIST_HIT,
+            description="managed-list entries that matched, those imposing the highest channel "
+            "first (the frame holds their ids)",
+            views=_views("answer", "store", "frame"),
+        ),
+        FieldSpec(
             "instructions",
             "list",
             required=False,
             items="str",
-            description="instructions of the profiles that matched",
+            description="instructions of the profiles, then of the list entries, that matched",
             views=_views("frame"),
         ),
         FieldSpec(
@@ -586,7 +625,7 @@ DECISION = RecordSpec(
             "list",
             required=False,
             items="str",
-            description="why the model flagged the item",
+            description="why: the list entries that matched, then the model's top reasons",
             views=_views("answer", "store", "frame"),
         ),
         FieldSpec(

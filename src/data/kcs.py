@@ -57,6 +57,7 @@ def kcs_declarations(raw: pd.DataFrame) -> pd.DataFrame:
         decl[column] = pd.to_numeric(decl[column]).astype("float64")
     decl["quantity"] = float("nan")
     decl["duty_declared"] = decl["customs_value"] * decl["tariff_rate"] / 100.0
+    decl["licence_ref"] = pd.Series(None, index=decl.index, dtype="str")  # KCS does not say
     order = [*DECLARATION_COLUMNS, *EXTRA.values()]
     return decl[order].sort_values("declared_at", kind="stable").reset_index(drop=True)
 

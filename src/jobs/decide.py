@@ -48,6 +48,7 @@ class DecideOptions:
     fail_safe: bool = False  # decide without a model
     seed: int = 0  # seed of the random control draw
     as_of: str | None = None  # decision date for profile validity (default: declared_at)
+    lists: Path | None = None  # managed-list YAML file or folder
 
 
 class ModelLoadError(Exception):
@@ -132,6 +133,7 @@ def run(options: DecideOptions) -> int:
 
     from customs_risk.jobs.io import read_declarations
     from customs_risk.selection.decide import decide
+    from customs_risk.selection.lists import ListError, load_lists
     from customs_risk.selection.policy import ChannelPolicy
     from customs_risk.selection.profiles import ProfileError, ProfileSet, load_profiles
 
@@ -146,6 +148,11 @@ def run(options: DecideOptions) -> int:
         profiles = load_profiles(o.profiles) if o.profiles is not None else ProfileSet()
     except ProfileError as exc:
         print(f"refused profile: {exc}")
+        return 2
+    try:
+        lists = load_lists(o.lists) if o.lists is not None else None
+    except ListError as exc:
+        print(f"refused list entry: {exc}")
         return 2
     policy = None
     if o.policy is not None:
@@ -169,6 +176,7 @@ def run(options: DecideOptions) -> int:
                     o.seed,
                     o.as_of,
                     fail_safe_reason=FAIL_SAFE_REASON,
+                    lists=lists,
                 )
             else:
                 try:
@@ -178,7 +186,7 @@ def run(options: DecideOptions) -> int:
                 problem = _use_with_model(model, o, policy)
                 if problem is not None:
                     return _error(problem)
-                decisions = model.decide(declarations, profiles, o.seed, o.as_of)
+                decisions = model.decide(declarations, profiles, o.seed, o.as_of, lists=lists)
                 print(f"model {model.version} ({o.model})")
         except ProfileError as exc:
             print(f"refused profile: {exc}")

@@ -62,6 +62,13 @@ def _print_decision(console: Any, d: dict[str, Any]) -> None:
             console.print(f"  profile {hit['id']} ({hit['title']}): {hit['instructions']}")
         else:
             console.print(f"  profile {hit}")
+    for hit in json.loads(d.get("list_hits") or "[]"):
+        if isinstance(hit, dict):
+            lifted = "" if hit["imposed"] else ", lifted by the licence reference"
+            head = f"  list {hit['kind']} {hit['id']} ({hit['title']}; {hit['channel']}{lifted})"
+            console.print(f"{head}: {hit['instructions']} (source: {hit['source']})")
+        else:
+            console.print(f"  list entry {hit}")
     for reason in json.loads(d["reasons"] or "[]"):
         console.print(f"  reason: {reason}")
     console.print(

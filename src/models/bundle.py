@@ -30,6 +30,7 @@ from customs_risk.features.state import GRADE_CATEGORIES, GRADE_COLUMN, FeatureS
 from customs_risk.models.calibration import Calibrator
 from customs_risk.selection.columns import Columns
 from customs_risk.selection.decide import BatchDecision, ScoreArrays, decide_batch, decision_frame
+from customs_risk.selection.lists import ManagedLists
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.profiles import ProfileSet
 from customs_risk.selection.reasons import LazyColumns
@@ -227,13 +228,18 @@ class RiskModel:
         self, matrix: np.ndarray, context: Mapping[str, Callable[[], list[Any]]]
     ) -> LazyColumns:
         """The values reason texts read for matrix rows: features (categoricals decoded to their
-        labels) and ``context`` columns (name -> values), each made only when a text uses it."""
+        labels; a value the model does not know reads as declared) and ``context`` columns
+        (name -> values), each made only when a text uses it."""
         n_numeric = len(self.state.numeric_columns)
         getters: dict[str, Callable[[], list[Any]]] = {}
         for j, column in enumerate(self.state.numeric_columns):
             getters[column] = partial(_column_list, matrix, j)
         for j, column in enumerate(self.state.categorical_columns):
-            getters[column] = partial(self._labels_of, column, matrix, n_numeric + j)
+            labels = partial(self._labels_of, column, matrix, n_numeric + j)
+            declared = context.get(column)
+            getters[column] = (
+                labels if declared is None else partial(_or_declared, labels, declared)
+            )
         for column, getter in context.items():
             getters.setdefault(column, getter)
         return LazyColumns(len(matrix), getters)
@@ -271,20 +277,28 @@ class RiskModel:
     def _grade_reasons(
         self, texts: list[list[str]], x: np.ndarray, columns: Columns, rows: np.ndarray
     ) -> None:
-        """Add the trader grade's reason where the grade raised the item's priority."""
-        from customs_risk.models.reason_texts import GRADE_FACTS, grade_reason
+        """Add the trader grade's reason where its factor raised the item's risk score (the
+        factor the kernel applied); it replaces the grade feature's own text."""
+        from customs_risk.models.reason_texts import GRADE_FACTS, grade_feature_text, grade_reasons
 
         grade_column = self.policy.grade_column
         if grade_column not in columns.names():
             return
-        factors = self.policy.grade_factors
         grades = columns.values_at(grade_column, rows)
+        factors = self.policy.grade_factors_of(grades)
+        raised = np.flatnonzero(factors > 1.0)
+        if len(raised) == 0:
+            return
         position = self.state.numeric_position
-        for i, grade in enumerate(grades):
-            factor = factors.get(str(grade), 1.0) if grade is not None else 1.0
-            if factor > 1.0:
-                facts = {f: float(x[i, position[f]]) for f in GRADE_FACTS if f in position}
-                texts[i].append(grade_reason(str(grade), factor, facts))
+        facts = {f: x[raised, position[f]] for f in GRADE_FACTS if f in position}
+        raised_grades = [grades[i] for i in raised.tolist()]
+        added = grade_reasons(raised_grades, factors[raised], facts, self.state.config.grade_rule)
+        own = {g: grade_feature_text(g) for g in dict.fromkeys(raised_grades)}
+        for i, grade, text in zip(raised.tolist(), raised_grades, added, strict=True):
+            row = texts[i]
+            if own[grade] in row:
+                row.remove(own[grade])
+            row.append(text)
 
     def decide_batch(
         self,
@@ -293,9 +307,10 @@ class RiskModel:
         seed: int = 0,
         as_of: Any = None,
         reasons: bool = True,
+        lists: ManagedLists | None = None,
     ) -> tuple[Columns, BatchDecision, ScoreArrays, dict[int, list[str]]]:
-        """Score and decide a batch (a frame or records) through the decision kernel; the
-        model's reasons for the rows the kernel says to explain."""
+        """Score and decide a batch (a frame or records) through the decision kernel, managed
+        ``lists`` included; the model's reasons for the rows the kernel says to explain."""
         rows: pd.DataFrame | list[Mapping[str, Any]]
         if isinstance(declarations, pd.DataFrame):
             rows = declarations.reset_index(drop=True)
@@ -312,7 +327,9 @@ class RiskModel:
             columns = Columns.of_frames(rows).with_arrays(score_columns)
         else:
             columns = Columns.of_records(rows, score_columns)
-        batch = decide_batch(columns, scores, self.policy, self.thresholds, profiles, seed, as_of)
+        batch = decide_batch(
+            columns, scores, self.policy, self.thresholds, profiles, seed, as_of, lists=lists
+        )
         texts = (
             self.explain(batch.explain_rows, matrix, columns, self.policy.top_reasons)
             if reasons
@@ -327,11 +344,15 @@ class RiskModel:
         seed: int = 0,
         as_of: Any = None,
         reasons: bool = True,
+        lists: ManagedLists | None = None,
     ) -> pd.DataFrame:
-        """Channels for a batch: profiles, random control, the model against the thresholds
-        (the decision kernel); the model's reasons for the items it sent to red or orange."""
+        """Channels for a batch: profiles, random control, the model against the thresholds,
+        managed lists (the decision kernel); the model's reasons for the items it sent to red
+        or orange, after the reasons of the list entries that hit."""
         declarations = declarations.reset_index(drop=True)
-        _, batch, scores, texts = self.decide_batch(declarations, profiles, seed, as_of, reasons)
+        _, batch, scores, texts = self.decide_batch(
+            declarations, profiles, seed, as_of, reasons, lists
+        )
         out = decision_frame(declarations, batch, self.policy, self.version, texts)
         out["critical_probability"] = scores.critical_probability
         out.attrs["seed"] = seed
@@ -387,6 +408,15 @@ class RiskModel:
 
 def _column_list(matrix: np.ndarray, j: int) -> list[float]:
     return matrix[:, j].tolist()
+
+
+def _or_declared(labels: Callable[[], list[Any]], declared: Callable[[], list[Any]]) -> list[Any]:
+    """Decoded labels, the declared value where the label is unknown (new to the model)."""
+    out = labels()
+    if None in out:
+        raw = declared()
+        out = [raw[i] if v is None else v for i, v in enumerate(out)]
+    return out
 
 
 def _records_frame(records: list[Mapping[str, Any]]) -> pd.DataFrame:

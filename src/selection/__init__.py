@@ -15,6 +15,15 @@ from customs_risk.selection.decide import (
     score_or_none,
 )
 from customs_risk.selection.kernel import KernelInput, KernelOutput, channel_kernel
+from customs_risk.selection.lists import (
+    ListEntry,
+    ListError,
+    ListHits,
+    ManagedLists,
+    evaluate_lists,
+    load_lists,
+    parse_list_entry,
+)
 from customs_risk.selection.policy import ChannelPolicy, Shares, SharesOverride
 from customs_risk.selection.profiles import (
     Criterion,
@@ -42,6 +51,10 @@ __all__ = [
     "decide_batch",
     "ChannelPolicy",
     "Criterion",
+    "ListEntry",
+    "ListError",
+    "ListHits",
+    "ManagedLists",
     "OfficeThresholds",
     "ProfileError",
     "ProfileHits",
@@ -58,8 +71,11 @@ __all__ = [
     "control_draws",
     "decide",
     "decide_with_scorer",
+    "evaluate_lists",
     "evaluate_profiles",
+    "load_lists",
     "load_profiles",
+    "parse_list_entry",
     "parse_profile",
     "score_or_none",
 ]

@@ -32,6 +32,7 @@ from customs_risk.selection.kernel import (
     KernelOutput,
     channel_kernel,
 )
+from customs_risk.selection.lists import ListHits, ManagedLists, evaluate_lists
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.profiles import (
     ProfileHits,
@@ -105,9 +106,24 @@ class BatchDecision:
     hits: ProfileHits
     forced_profile: np.ndarray
     fail_safe: str | None
+    list_hits: ListHits | None = None
 
     def __len__(self) -> int:
         return len(self.control_draw)
+
+    @property
+    def lists(self) -> ListHits:
+        """The managed-list hits (none when no list applied)."""
+        return self.list_hits if self.list_hits is not None else ListHits.empty(len(self))
+
+    def reasons(self, model: Mapping[int, Sequence[str]] | None) -> dict[int, Sequence[str]]:
+        """Per row with any: the list entries' reasons, then the model's (``model``)."""
+        out: dict[int, Sequence[str]] = dict(self.lists.reasons())
+        for r, texts in (model or {}).items():
+            if texts:
+                listed = out.get(r)
+                out[r] = texts if listed is None else (*listed, *texts)
+        return out
 
     @property
     def explain_rows(self) -> np.ndarray:
@@ -145,11 +161,13 @@ def decide_batch(
     as_of: dt.date | str | None = None,
     *,
     fail_safe_reason: str | None = None,
+    lists: ManagedLists | None = None,
 ) -> BatchDecision:
     """Decide every row of a batch (the kernel over the batch's columns and scores).
 
     ``scores=None``: no model, the fail-safe (profiles, random control, the default channel).
-    ``as_of``: the decision date for profile validity; None: each row's ``declared_at`` date.
+    ``as_of``: the decision date for profile and list validity; None: each row's
+    ``declared_at`` date. ``lists``: the managed lists, applied as a least channel.
     """
     missing = [c for c in REQUIRED_COLUMNS if not columns.stored(c)]
     if missing:
@@ -161,16 +179,22 @@ def decide_batch(
         if thresholds is None:
             raise ValueError("thresholds are required with scores (calibrate_thresholds)")
         thresholds.check_policy(policy)
-    hits = evaluate_profiles(
-        profiles if profiles is not None else ProfileSet(), columns, decision_days(columns, as_of)
-    )
+    days = decision_days(columns, as_of)
+    hits = evaluate_profiles(profiles if profiles is not None else ProfileSet(), columns, days)
     forced_idx, forced = hits.forced()
+    list_hits = None
+    listed = None
+    if lists is not None and len(lists):
+        list_hits = evaluate_lists(lists, columns, days)
+        listed = list_hits.forced()[1]
     codes, offices = columns.factorized("office_id")
     shares = policy.shares_of(codes, offices)
     u = control_draws(columns.raw("declaration_id"), columns.raw("item_no"), seed)
     if scores is None:
         key = np.full(n, np.nan)
-        inputs = KernelInput(forced, u, shares["random_red"], shares["random_orange"])
+        inputs = KernelInput(
+            forced, u, shares["random_red"], shares["random_orange"], listed=listed
+        )
         if fail_safe_reason is None:
             fail_safe_reason = "no model scores"
     else:
@@ -183,7 +207,7 @@ def decide_batch(
         )
         t_red, t_orange = thresholds.cuts_of(codes, offices)
         inputs = KernelInput(
-            forced, u, shares["random_red"], shares["random_orange"], key, t_red, t_orange
+            forced, u, shares["random_red"], shares["random_orange"], key, t_red, t_orange, listed
         )
     kernel = channel_kernel(
         inputs,
@@ -193,7 +217,7 @@ def decide_batch(
     )
     if scores is not None and not kernel.scored.all():
         log.warning("fail-safe: %d rows without a score", int((~kernel.scored).sum()))
-    return BatchDecision(kernel, u, key, scores, hits, forced_idx, fail_safe_reason)
+    return BatchDecision(kernel, u, key, scores, hits, forced_idx, fail_safe_reason, list_hits)
 
 
 def _check_alignment(declarations: pd.DataFrame, scores: pd.DataFrame) -> None:
@@ -290,6 +314,7 @@ def decide(
     reason_templates: Mapping[str, ReasonTemplate] | None = None,
     model_version: str | None = None,
     fail_safe_reason: str | None = None,
+    lists: ManagedLists | None = None,
 ) -> pd.DataFrame:
     """Decide the channel of every declaration item (one row out per row in, same order).
 
@@ -297,7 +322,8 @@ def decide(
     ``trader_grade``, ``model_version``, ``reasons`` (list per row) or ``contrib__<feature>``
     columns (feature values from same-named columns of scores or declarations). ``scores=None``:
     no model, the fail-safe (profiles, random control, the default channel for the rest).
-    ``as_of``: the decision date for profile validity; None: each row's ``declared_at`` date.
+    ``as_of``: the decision date for profile and list validity; None: each row's
+    ``declared_at`` date. ``lists``: managed lists (a least channel; their reasons come first).
     """
     decl = declarations.reset_index(drop=True)
     sc = None if scores is None else scores.reset_index(drop=True)
@@ -316,6 +342,7 @@ def decide(
         seed,
         as_of,
         fail_safe_reason=fail_safe_reason,
+        lists=lists,
     )
     reasons = None
     if sc is not None:
@@ -353,8 +380,16 @@ def decision_frame(
         batch.forced_profile >= 0, batch.forced_profile, len(batch.hits.profiles)
     )
     texts = _empty_tuples(n)
-    for r, t in (reasons or {}).items():
+    for r, t in batch.reasons(reasons).items():
         texts[r] = tuple(t)
+    listed = batch.lists
+    if len(listed.lists):
+        on_list = listed.matrix.any(axis=1)
+        both = on_list & batch.hits.matrix.any(axis=1)
+        list_instructions = listed.instructions()
+        instructions[on_list & ~both] = list_instructions[on_list & ~both]
+        for r in np.flatnonzero(both).tolist():
+            instructions[r] = (*instructions[r], *list_instructions[r])
     nan = np.full(n, np.nan)
     sc = batch.scores
     versions = (
@@ -376,6 +411,7 @@ def decision_frame(
             "risk_score": batch.risk_score,
             "profile_id": _labels(profile_names, profile_code),
             "profile_hits": pd.Series(hit_ids, dtype=object),
+            "list_hits": pd.Series(listed.ids(), dtype=object),
             "instructions": pd.Series(instructions, dtype=object),
             "reasons": pd.Series(texts, dtype=object),
             "model_version": versions.reset_index(drop=True),

@@ -6,7 +6,9 @@ Order per declaration item:
 2. otherwise the random control draw u decides first: u < random_red -> red, u < random_red +
    random_orange -> orange (``random``), whatever the model says;
 3. otherwise the model: adjusted key >= red threshold -> red, >= orange threshold -> orange, else
-   green (``model``); without a model (or a score) the policy's default channel (``default``).
+   green (``model``); without a model (or a score) the policy's default channel (``default``);
+4. a managed-list entry raises the channel of steps 1-3 to its least channel (``list`` when
+   the list's channel is at least the one steps 1-3 gave): a channel only goes up.
 
 Propensity (the probability, over the random draw, of the recorded outcome's selection):
 ``propensity`` = P(red or orange) and ``propensity_red`` = P(red) for this item given its data and
@@ -15,7 +17,9 @@ channel of step 3: forced by a profile -> 1 and (1 if red else 0); otherwise
 ``propensity = random_red + random_orange + q * [base != green]`` and
 ``propensity_red = random_red + q * [base == red]``. So a model/profile selection has propensity 1,
 a random-only selection and a green item have the random share. P(orange) = propensity -
-propensity_red. Inverse-propensity weights are 1 / propensity over the inspected items.
+propensity_red. Inverse-propensity weights are 1 / propensity over the inspected items. A list's
+least channel (step 4) makes ``propensity`` 1, and ``propensity_red`` 1 when it is red (when it
+is orange the item is red exactly when steps 1-3 give red: their ``propensity_red`` stands).
 
 Who is explained: an item gets the model's reasons when the model scored it and sent it to red or
 orange (``model_channel``), or, with ``explain_green``, whenever the model scored it.
@@ -33,8 +37,8 @@ GREEN, ORANGE, RED = 0, 1, 2
 CHANNELS = ("green", "orange", "red")
 CHANNEL_CODES = {name: code for code, name in enumerate(CHANNELS)}
 NO_CHANNEL = len(CHANNELS)  # model_channel code of an item the model did not score
-MODEL, PROFILE, RANDOM, DEFAULT = range(4)
-SELECTED_BY = ("model", "profile", "random", "default")
+MODEL, PROFILE, RANDOM, DEFAULT, LIST = range(5)
+SELECTED_BY = ("model", "profile", "random", "default", "list")
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class KernelInput:
     ``forced``: the forcing profile's action (0 none, 1 orange, 2 red); ``control_draw``: u in
     [0, 1); ``random_red`` / ``random_orange``: the office's random-control shares; ``key``: the
     adjusted ranking key (NaN: not scored), ``t_red`` / ``t_orange``: the office's thresholds;
-    the last three None when there is no model.
+    the last three None when there is no model; ``listed``: the least channel managed lists
+    impose (0 none, 1 orange, 2 red; None: no list applies).
     """
 
     forced: np.ndarray
@@ -54,6 +59,7 @@ class KernelInput:
     key: np.ndarray | None = None
     t_red: np.ndarray | None = None
     t_orange: np.ndarray | None = None
+    listed: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,13 @@ def channel_kernel(
     q = 1.0 - rr - ro
     propensity = np.where(is_forced, 1.0, rr + ro + q * (base > GREEN))
     propensity_red = np.where(is_forced, (forced == RED).astype(np.float64), rr + q * (base == RED))
+    if inputs.listed is not None:
+        listed = np.asarray(inputs.listed, dtype=np.int8)
+        on_list = listed > GREEN
+        selected_by = np.where(on_list & (listed >= channel), LIST, selected_by).astype(np.int8)
+        channel = np.maximum(channel, listed).astype(np.int8)
+        propensity = np.where(on_list, 1.0, propensity)
+        propensity_red = np.where(listed == RED, 1.0, propensity_red)
     if not explain:
         explained = np.zeros(n, dtype=bool)
     else:

@@ -11,7 +11,16 @@ plus ``feature``, ``value`` (the feature's own value), ``contribution``, and hel
      "importer_offence_rate": "importer offence rate {value_pct:.0f}% over "
                               "{importer_inspections:.0f} inspections"}
 
-A feature without a template, or whose template fails on a row, reads "<feature in words>: value".
+A template may also be an :class:`Over`: a function of named columns, called with the row's
+values of those columns (the fast kind for texts that read several columns: no row view)::
+
+    Over(lambda rate, n: f"importer offence rate {rate:.0%} over {n:.0f} inspections",
+         "value", "importer_inspections")
+
+A callable (or an ``Over``) that returns None leaves the reason out (the feature says nothing an
+officer can use for that row, e.g. a rate over no inspections); the next feature by contribution
+takes its place, and a text a row already has is not repeated. A feature without a template, or
+whose template fails on a row, reads "<feature in words>: value".
 """
 
 from __future__ import annotations
@@ -23,7 +32,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ReasonTemplate = str | Callable[[Mapping[str, Any]], str]
+
+class Over:
+    """A template over named columns: ``text(*values)`` with the row's values of ``names``
+    (``value``, ``contribution`` and ``feature`` name the reason's own; a column that ``values``
+    lacks reads None)."""
+
+    __slots__ = ("names", "text")
+
+    def __init__(self, text: Callable[..., str | None], *names: str) -> None:
+        self.text = text
+        self.names = names
+
+
+ReasonTemplate = str | Callable[[Mapping[str, Any]], str | None] | Over
+# the ratio helpers of a row, made only when a template reads them
+_HELPERS = ("value_pct", "value_below_pct", "value_above_pct")
+# extra ranks tried for a row whose texts were left out or repeated
+_SPARE_RANKS = 3
 
 
 def humanise(feature: str) -> str:
@@ -90,10 +116,16 @@ class _Row(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         if key in self._extra:
             return self._extra[key]
+        if key in _HELPERS:
+            helpers = _helpers(self._extra["value"])
+            if helpers is None:
+                raise KeyError(key)
+            return helpers[key]
         return self._columns[key][self._i]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._extra) + list(self._columns))
+        helpers = _HELPERS if _helpers(self._extra["value"]) is not None else ()
+        return iter(list(self._extra) + list(helpers) + list(self._columns))
 
     def __len__(self) -> int:
         return len(list(iter(self)))
@@ -111,24 +143,28 @@ def _helpers(value: Any) -> dict[str, float] | None:
 
 
 def _context(feature: str, value: Any, contribution: float) -> dict[str, Any]:
-    extra: dict[str, Any] = {"feature": feature, "value": value, "contribution": contribution}
-    extra.update(_helpers(value) or {})
-    return extra
+    return {"feature": feature, "value": value, "contribution": contribution}
 
 
 def _fallback(feature: str, value: Any) -> str:
     return f"{humanise(feature)}: {_fmt_value(value)}"
 
 
-def render_reason(template: ReasonTemplate | None, row: Mapping[str, Any]) -> str:
-    """Text of one reason; falls back to '<feature in words>: value' when the template fails."""
+def render_reason(template: ReasonTemplate | None, row: Mapping[str, Any]) -> str | None:
+    """Text of one reason; None when the template leaves it out; falls back to
+    '<feature in words>: value' when the template fails."""
     if template is not None:
         try:
-            text = template(row) if callable(template) else template.format_map(row)
-            if text:
-                return str(text)
+            if isinstance(template, Over):
+                text = template.text(*(row.get(name) for name in template.names))
+            else:
+                text = template(row) if callable(template) else template.format_map(row)
         except (KeyError, IndexError, ValueError, TypeError, AttributeError):
-            pass
+            text = ""
+        if text is None:
+            return None
+        if text:
+            return str(text)
     return _fallback(row["feature"], row["value"])
 
 
@@ -146,22 +182,54 @@ def _render_group(
     rows: list[int],
     contribs: list[float],
     columns: _Columns,
-) -> list[str]:
-    """Texts of one feature for many rows: vectorised over a str template, row by row otherwise.
+) -> list[str | None]:
+    """Texts of one feature for many rows: vectorised over a str template, one call per row with
+    the named columns for an ``Over``, a row view per row for other callables.
 
     Gives exactly what ``render_reason`` gives row by row.
     """
     values = [columns[feature][i] for i in rows] if feature in columns else [None] * len(rows)
     if template is None:
         return [_fallback(feature, v) for v in values]
+    if isinstance(template, Over):
+        return _over_vector(feature, template, rows, values, contribs, columns)
     if isinstance(template, str):
         try:
             return _format_vector(feature, template, rows, values, contribs, columns)
         except (KeyError, IndexError, ValueError, TypeError, AttributeError):
             pass
-    out = []
+    out: list[str | None] = []
     for i, v, c in zip(rows, values, contribs, strict=True):
         out.append(render_reason(template, _Row(columns, i, _context(feature, v, c))))
+    return out
+
+
+def _over_vector(
+    feature: str,
+    template: Over,
+    rows: list[int],
+    values: list[Any],
+    contribs: list[float],
+    columns: _Columns,
+) -> list[str | None]:
+    own = {"value": values, "contribution": contribs, "feature": [feature] * len(rows)}
+    args = []
+    for name in template.names:
+        if name in own:
+            args.append(own[name])
+        elif name in columns:
+            column = columns[name]
+            args.append([column[i] for i in rows])
+        else:
+            args.append([None] * len(rows))
+    per_row = zip(*args, strict=True) if args else [()] * len(rows)
+    out: list[str | None] = []
+    for value, row_args in zip(values, per_row, strict=True):
+        try:
+            text = template.text(*row_args)
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+            text = ""
+        out.append(text if text is None or text else _fallback(feature, value))
     return out
 
 
@@ -172,7 +240,7 @@ def _format_vector(
     values: list[Any],
     contribs: list[float],
     columns: _Columns,
-) -> list[str]:
+) -> list[str | None]:
     helpers = [_helpers(v) for v in values]
     pieces: list[list[str]] = []
     for literal, field, spec, conversion in string.Formatter().parse(template):
@@ -245,24 +313,68 @@ def build_reasons(
         raise ValueError(f"values have {len(values)} rows, contributions {n}")
     if n == 0 or top_k <= 0 or matrix.shape[1] == 0:
         return [[] for _ in range(n)]
-    k = min(top_k, matrix.shape[1])
-    top = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
+    depth = min(top_k + _SPARE_RANKS, matrix.shape[1])
+    top = np.argsort(-matrix, axis=1, kind="stable")[:, :depth]
     top_vals = np.take_along_axis(matrix, top, axis=1)
     keep = np.cumprod(top_vals > min_contribution, axis=1).astype(bool)
-    rows, ranks = np.nonzero(keep)  # row-major, ranks ascending within a row
-    feats = top[rows, ranks]
-    contribs = top_vals[rows, ranks]
-    texts: list[str] = [""] * len(rows)
-    columns = _Columns(values)
-    names = list(feature_names)
-    for j in np.unique(feats).tolist():
-        sel = np.flatnonzero(feats == j)
-        group = _render_group(
-            names[j], templates.get(names[j]), rows[sel].tolist(), contribs[sel].tolist(), columns
-        )
-        for pos, text in zip(sel.tolist(), group, strict=True):
-            texts[pos] = text
+    cells = _Cells(top, top_vals, list(feature_names), templates, _Columns(values))
     out: list[list[str]] = [[] for _ in range(n)]
-    for r, text in zip(rows.tolist(), texts, strict=True):
-        out[r].append(text)
+    k = min(top_k, depth)
+    rows, ranks = np.nonzero(keep[:, :k])  # row-major, ranks ascending within a row
+    short = _collect(out, rows, cells.texts(rows, ranks), top_k)
+    for rank in range(k, depth):  # rows that lost a text: the next feature takes its place
+        if not short:
+            break
+        rows = np.array([r for r in sorted(short) if keep[r, rank]], dtype=np.int64)
+        _collect(out, rows, cells.texts(rows, np.full(len(rows), rank)), top_k)
+        short = {r for r in rows.tolist() if len(out[r]) < top_k}
     return out
+
+
+class _Cells:
+    """Texts of (row, rank) cells of the ranked contributions, rendered feature by feature."""
+
+    def __init__(
+        self,
+        top: np.ndarray,
+        top_vals: np.ndarray,
+        names: list[str],
+        templates: Mapping[str, ReasonTemplate],
+        columns: _Columns,
+    ) -> None:
+        self._top, self._vals, self._names = top, top_vals, names
+        self._templates, self._columns = templates, columns
+
+    def texts(self, rows: np.ndarray, ranks: np.ndarray) -> list[str | None]:
+        """Text per cell (None: left out by its template)."""
+        feats = self._top[rows, ranks]
+        contribs = self._vals[rows, ranks]
+        texts: list[str | None] = [None] * len(rows)
+        for j in np.unique(feats).tolist():
+            sel = np.flatnonzero(feats == j)
+            name = self._names[j]
+            group = _render_group(
+                name,
+                self._templates.get(name),
+                rows[sel].tolist(),
+                contribs[sel].tolist(),
+                self._columns,
+            )
+            for pos, text in zip(sel.tolist(), group, strict=True):
+                texts[pos] = text
+        return texts
+
+
+def _collect(
+    out: list[list[str]], rows: np.ndarray, texts: list[str | None], top_k: int
+) -> set[int]:
+    """Append each cell's text to its row (not a left-out or repeated one, at most ``top_k``);
+    returns the rows that lost a text and still have room."""
+    short: set[int] = set()
+    for r, text in zip(rows.tolist(), texts, strict=True):
+        given = out[r]
+        if text is None or text in given:
+            short.add(r)
+        elif len(given) < top_k:
+            given.append(text)
+    return {r for r in short if len(out[r]) < top_k}

@@ -17,6 +17,7 @@ import pandas as pd
 from customs_risk.models.bundle import RiskModel
 from customs_risk.selection.columns import Columns
 from customs_risk.selection.kernel import CHANNELS, SELECTED_BY
+from customs_risk.selection.lists import EMPTY_LISTS, ManagedLists
 from customs_risk.selection.profiles import ProfileSet, check_fields
 from customs_risk.selection.thresholds import Thresholds
 from customs_risk.serving.schemas import DECISION_ANSWER_FIELDS, DECLARATION_FIELDS
@@ -34,21 +35,45 @@ class Engine:
         seed: int = 0,
         nthread: int | None = 1,
         reasons: bool = True,
+        lists: ManagedLists | None = None,
     ) -> None:
         if model.thresholds is None:
             raise ValueError("the model bundle has no thresholds: it cannot decide channels")
         self.model = model
         self.reasons = reasons
-        self.profiles = profiles if profiles is not None else ProfileSet()
         self.seed = seed
         self.policy = model.policy
         self.version = model.version
         if nthread is not None:
             model.set_threads(nthread)
-        self._hits = [
-            {"id": p.id, "title": p.title, "instructions": p.instructions.strip()}
-            for p in self.profiles
+        self._profiles = self._profile_state(profiles if profiles is not None else ProfileSet())
+        self.lists = lists if lists is not None else EMPTY_LISTS
+
+    @staticmethod
+    def _profile_state(profiles: ProfileSet) -> tuple[ProfileSet, list[dict[str, str]]]:
+        hits = [
+            {"id": p.id, "title": p.title, "instructions": p.instructions.strip()} for p in profiles
         ]
+        return profiles, hits
+
+    @property
+    def profiles(self) -> ProfileSet:
+        """The profiles decisions apply now."""
+        return self._profiles[0]
+
+    def set_profiles(self, profiles: ProfileSet, example: Mapping[str, Any]) -> None:
+        """Apply ``profiles`` from the next request on (the platform approved or retired one);
+        checked against ``example`` first (ProfileError: the current ones stay)."""
+        scores = self.model.score_arrays([example])
+        check_fields(
+            profiles, Columns.of_records([example], scores.columns(self.policy.grade_column))
+        )
+        self._profiles = self._profile_state(profiles)  # one reference: a request sees one set
+
+    def set_lists(self, lists: ManagedLists) -> None:
+        """Apply these managed lists from the next request on (one reference: a request sees
+        one set)."""
+        self.lists = lists
 
     @property
     def thresholds(self) -> Thresholds:
@@ -85,17 +110,18 @@ class Engine:
         """One decision dict per record (the ``Decision`` response shape), in order."""
         if not records:
             return []
+        profiles, hits = self._profiles
+        lists = self.lists
         _, batch, scores, texts = self.model.decide_batch(
-            records, self.profiles, self.seed, None, self.reasons
+            records, profiles, self.seed, None, self.reasons, lists if len(lists) else None
         )
         k = batch.kernel
-        hits = self._hits
         hit_rows: list[list[dict[str, str]]] = [[] for _ in records]
         rows, cols = np.nonzero(batch.hits.matrix)
         for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
             hit_rows[r].append(hits[c])
         reasons: list[list[str]] = [[] for _ in records]
-        for r, t in texts.items():
+        for r, t in (texts if batch.list_hits is None else batch.reasons(texts)).items():
             reasons[r] = list(t)
         columns: dict[str, list[Any]] = {
             "declaration_id": [str(r["declaration_id"]) for r in records],
@@ -111,6 +137,7 @@ class Engine:
             "propensity": k.propensity.tolist(),
             "propensity_red": k.propensity_red.tolist(),
             "profile_hits": hit_rows,
+            "list_hits": batch.lists.records(),
             "reasons": reasons,
             "model_version": [self.version] * len(records),
             "policy_version": [self.policy.version] * len(records),

@@ -1,8 +1,9 @@
 """Request and response models of the scoring service, built from the record specs of
 ``customs_risk.data.contracts`` (one definition per record kind): ``Declaration``, ``Outcome``
-and ``Decision`` (with ``ProfileHit``) have the spec's fields, in its order, with its types,
-nullability, ranges, patterns, enumerations and descriptions. Booleans and numbers are strict
-(``customs_risk.data.coercion``); timestamps convert to naive UTC within the contract's window.
+and ``Decision`` (with ``ProfileHit`` and ``ListHit``) have the spec's fields, in its order, with
+its types, nullability, ranges, patterns, enumerations and descriptions. Booleans and numbers are
+strict (``customs_risk.data.coercion``); timestamps convert to naive UTC within the contract's
+window.
 
 Declarations may carry extra fields: they are accepted and kept in the input digest, but the model
 and the profiles read only the contract fields. Unknown categories (a new importer, a new HS code)
@@ -20,6 +21,7 @@ from customs_risk.data import coercion
 from customs_risk.data.contracts import (
     DECISION,
     DECLARATION,
+    LIST_HIT,
     OUTCOME,
     PROFILE_HIT,
     TIME_MAX,
@@ -114,6 +116,13 @@ class ProfileHit(spec_model(PROFILE_HIT, "ProfileHitFields", answer=True)):  # t
 _NESTED[PROFILE_HIT.name] = ProfileHit
 
 
+class ListHit(spec_model(LIST_HIT, "ListHitFields", answer=True)):  # type: ignore[misc]
+    """A managed-list entry that matched the item."""
+
+
+_NESTED[LIST_HIT.name] = ListHit
+
+
 class Declaration(
     spec_model(DECLARATION, "DeclarationFields", config=ConfigDict(extra="allow"))  # type: ignore[misc]
 ):
@@ -188,6 +197,18 @@ class ModelInfo(BaseModel):
         None,
         description="the alias this worker follows: switches made to where it moved, the last "
         "version that failed to load",
+    )
+    store_profiles: dict[str, Any] | None = Field(
+        None,
+        description="the platform's active profiles in the store this worker applies "
+        "(from_store; checked every CUSTOMS_RISK_SERVE_PROFILES_CHECK_SECONDS) and the last "
+        "error (the profiles in force stay when a change cannot be applied)",
+    )
+    lists: dict[str, Any] | None = Field(
+        None,
+        description="the managed lists this worker applies: the folder, the entries (ids) from "
+        "the folder and from the store, the store's lists version and the last error (the "
+        "lists in force stay when the store cannot be read)",
     )
     registry: dict[str, Any] = Field(
         default_factory=dict,

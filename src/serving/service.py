@@ -39,6 +39,7 @@ from fastapi import FastAPI
 from pydantic import Field
 from starlette.responses import JSONResponse, Response
 
+from customs_risk.selection.lists import ManagedLists, load_lists
 from customs_risk.serving.decision_writer import DecisionWriter, StoreUnavailable
 from customs_risk.serving.gate import CLIENT_KEY, RequestGate, install_client_error_filter
 from customs_risk.serving.keys import KeyRing
@@ -54,6 +55,8 @@ from customs_risk.serving.schemas import (
     ScoreResponse,
 )
 from customs_risk.serving.settings import ServeSettings, tracing_environment
+from customs_risk.serving.store_lists import StoreLists
+from customs_risk.serving.store_profiles import StoreProfiles
 from customs_risk.serving.thresholds_file import ThresholdsFile
 
 log = logging.getLogger("customs_risk.serving")
@@ -144,9 +147,20 @@ class CustomsRiskService:
             profiles = load_profiles(folder)
         else:
             log.warning("no risk profile folder %s: deciding without profiles", folder)
-        engine = Engine(model, profiles, seed=self.settings.seed, nthread=self.settings.xgb_nthread)
+        lists = _folder_lists(self.settings.lists)
+        engine = Engine(
+            model, profiles, seed=self.settings.seed, nthread=self.settings.xgb_nthread, lists=lists
+        )
         example = _example(model)
         engine.check(example)
+        store_profiles = StoreProfiles(
+            self.store.engine, profiles, example, self.settings.profiles_check_seconds
+        )
+        store_profiles.poll(engine)  # the platform's active profiles from the start
+        store_lists = StoreLists(
+            self.store, lists, self.settings.lists_check_seconds, self.settings.lists
+        )
+        store_lists.poll(engine)  # the store's managed lists from the start
         engine.warm(example)
         thresholds = ThresholdsFile(
             self.settings.thresholds, engine.thresholds, self.settings.thresholds_check_seconds
@@ -170,7 +184,9 @@ class CustomsRiskService:
         )
         registry.start()
         monitor = ServiceMonitor(GAUGES, model.meta.get("score_reference"))
-        return Served(engine, thresholds, live, registry, info, monitor)
+        return Served(
+            engine, thresholds, live, registry, info, monitor, store_profiles, store_lists
+        )
 
     def _switch(self, version: str) -> None:
         """Serve registry ``version`` (the followed alias moved there): built beside the running
@@ -243,6 +259,8 @@ class CustomsRiskService:
         future of its decisions' commit, all by one served model (a switch waits for none)."""
         assert self.writer is not None  # set with the first model
         served.thresholds.poll(served.engine)
+        served.profiles.poll(served.engine)
+        served.lists.poll(served.engine)
         request_id = uuid.uuid4().hex
         decisions = served.engine.decide([d.record() for d in declarations])
         stored = self.writer.submit(decisions, declarations, request_id, client)
@@ -297,6 +315,8 @@ class CustomsRiskService:
             "registry": served.registry.info(),
             "live_history": None if served.live is None else served.live.info(),
             "follow": None if self.follower is None else self.follower.info(),
+            "store_profiles": served.profiles.info(),
+            "lists": served.lists.info(),
         }
 
 
@@ -310,6 +330,16 @@ class Served:
     registry: RegistryWatch
     info: dict[str, Any]
     monitor: ServiceMonitor
+    profiles: StoreProfiles
+    lists: StoreLists
+
+
+def _folder_lists(folder: Path | None) -> ManagedLists:
+    """The managed lists of the folder (ListError: not ready); none without one."""
+    if folder is not None and Path(folder).exists():
+        return load_lists(folder)
+    log.warning("no managed-list folder %s: the store's entries only", folder)
+    return ManagedLists()
 
 
 def _client_key(ctx: bentoml.Context) -> str | None:

@@ -33,6 +33,17 @@ class ServeSettings(BaseSettings):
     profiles: Path | None = Field(
         Path("profiles"), description="risk profile folder (YAML); missing folder: no profiles"
     )
+    lists: Path | None = Field(
+        Path("lists"),
+        description="managed-list folder (YAML), applied with the store's entries; missing "
+        "folder: the store's only",
+    )
+    lists_check_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="how often the store's managed lists are checked for a change (an entry "
+        "added or retired applies within this time, without a restart)",
+    )
     seed: int = Field(0, ge=0, description="seed of the random control draw")
     max_items: int = Field(10_000, ge=1, description="declarations per /score request")
     max_outcomes: int = Field(50_000, ge=1, description="outcome rows per /outcomes request")
@@ -55,6 +66,12 @@ class ServeSettings(BaseSettings):
     )
     alias_check_seconds: float = Field(
         60.0, ge=0, description="how often GET /model reads the served alias in the registry"
+    )
+    profiles_check_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="how often the store's active profiles (the platform's) are checked for a "
+        "change; one applies within this time, without a restart",
     )
     follow_alias: bool = Field(
         True,

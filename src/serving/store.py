@@ -44,6 +44,7 @@ from customs_risk.data.contracts import (
     outcome_rule_violations,
 )
 from customs_risk.data.locations import resolve_sqlite_url
+from customs_risk.selection.lists import ListEntry
 
 ENV_URL = "CUSTOMS_RISK_STORE_URL"
 DEFAULT_PATH = Path("data/store/outcomes.db")
@@ -206,6 +207,32 @@ api_keys_table = sa.Table(
     sa.Column("revoked_at", sa.DateTime, nullable=True),
 )
 
+# managed-list entries (``selection.lists``): added and retired, never changed or deleted, so
+# that every decision's list hits can be traced to the entry as it was
+managed_lists_table = sa.Table(
+    "managed_lists",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("hs_prefix", sa.String(10), nullable=True),
+    sa.Column("importer_id", sa.String(64), nullable=True),
+    sa.Column("declarant_id", sa.String(64), nullable=True),
+    sa.Column("seller_id", sa.String(64), nullable=True),
+    sa.Column("channel", sa.String(8), nullable=False),
+    sa.Column("instructions", sa.Text, nullable=False),
+    sa.Column("valid_from", sa.Date, nullable=False),
+    sa.Column("valid_to", sa.Date, nullable=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("added_at", sa.DateTime, nullable=False),
+    sa.Column("added_by", sa.String(64), nullable=False),
+    sa.Column("retired_at", sa.DateTime, nullable=True),
+    sa.Column("retired_by", sa.String(64), nullable=True),
+)
+LIST_ENTRY_FIELDS: tuple[str, ...] = tuple(ListEntry.model_fields)  # one definition: the entry's
+if not set(LIST_ENTRY_FIELDS) <= set(managed_lists_table.c.keys()):
+    raise AssertionError("managed_lists lacks fields of ListEntry")
+
 STORED_OUTCOME_COLUMNS: list[str] = [c.name for c in outcomes_table.columns]
 STORED_DECISION_FIELDS: tuple[FieldSpec, ...] = DECISION.fields_in("store")
 _LOGICAL_TYPES: dict[type, str] = {
@@ -220,6 +247,25 @@ _LOGICAL_TYPES: dict[type, str] = {
 DECISION_STORE_COLUMNS: dict[str, str] = {
     c.name: _LOGICAL_TYPES[type(c.type)] for c in decisions_table.columns
 }
+
+
+class ListEntryRefused(ValueError):
+    """A list entry cannot be added or retired (the message says why)."""
+
+
+@dataclass(frozen=True)
+class StoredListEntry:
+    """A managed-list entry as the store keeps it: who added it and when, and its retirement."""
+
+    entry: ListEntry
+    added_at: dt.datetime
+    added_by: str
+    retired_at: dt.datetime | None = None
+    retired_by: str | None = None
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_at is not None
 
 
 @dataclass(frozen=True)
@@ -330,7 +376,7 @@ class Store:
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+            command.upgrade(config, "heads")
 
     def add_outcomes(
         self,
@@ -572,6 +618,110 @@ class Store:
                 out[name] = [dict(r) for r in rows]
         return out
 
+    # --- managed lists ----------------------------------------------------------------------
+
+    def add_list_entry(self, entry: ListEntry, actor: str) -> None:
+        """Store a new entry; :class:`ListEntryRefused` when its id is taken (by an entry in
+        force or retired: an id names one entry for good)."""
+        self.add_list_entries([entry], actor)
+
+    def add_list_entries(self, entries: Sequence[ListEntry], actor: str) -> None:
+        """Store new entries in one transaction: all, or none when an id is taken."""
+        _check_actor(actor)
+        ids = [e.id for e in entries]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ListEntryRefused(f"list entry ids given twice: {', '.join(repeated)}")
+        if not entries:
+            return
+        self.create()
+        table = managed_lists_table
+        now = utcnow()
+        rows = [
+            {**e.model_dump(), "added_at": now, "added_by": actor, "retired_at": None}
+            for e in entries
+        ]
+
+        def run() -> None:
+            with self.engine.begin() as conn:
+                query = sa.select(table.c.id).where(table.c.id.in_(ids)).order_by(table.c.id)
+                taken = conn.execute(query).scalars().all()
+                if taken:
+                    raise ListEntryRefused(
+                        f"list entry {', '.join(taken)} exists (an id names one entry for good: "
+                        "retire it and add the new version under a new id)"
+                    )
+                conn.execute(table.insert(), rows)
+
+        try:
+            _with_lock_retry(run)
+        except sa.exc.IntegrityError as exc:  # added by someone else since the check
+            raise ListEntryRefused(f"list entry {', '.join(ids)}: added concurrently") from exc
+
+    def retire_list_entry(self, entry_id: str, actor: str) -> None:
+        """Retire an entry in force (kept, with ``retired_at`` and ``retired_by``);
+        :class:`ListEntryRefused` for an unknown or already retired id."""
+        _check_actor(actor)
+        self.create()
+        table = managed_lists_table
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                table.update()
+                .where(table.c.id == entry_id, table.c.retired_at.is_(None))
+                .values(retired_at=utcnow(), retired_by=actor)
+            )
+            if done.rowcount == 0:
+                query = sa.select(table.c.retired_at, table.c.retired_by)
+                known = conn.execute(query.where(table.c.id == entry_id)).first()
+                if known is None:
+                    raise ListEntryRefused(f"no list entry {entry_id!r}")
+                raise ListEntryRefused(
+                    f"list entry {entry_id!r} was retired already ({known[0]:%Y-%m-%d %H:%M} "
+                    f"UTC, by {known[1]})"
+                )
+
+    def list_entries(self, active_on: dt.date | None = None) -> list[ListEntry]:
+        """The entries not retired, by id; ``active_on``: only those valid on that day."""
+        table = managed_lists_table
+        query = sa.select(*[table.c[f] for f in LIST_ENTRY_FIELDS]).where(
+            table.c.retired_at.is_(None)
+        )
+        if active_on is not None:
+            query = query.where(
+                table.c.valid_from <= active_on,
+                sa.or_(table.c.valid_to.is_(None), table.c.valid_to >= active_on),
+            )
+        self.create()
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(table.c.id)).mappings().all()
+        return [ListEntry.model_validate(dict(r)) for r in rows]
+
+    def list_records(self) -> list[StoredListEntry]:
+        """Every entry, retired ones included, by id, with who added and retired it when."""
+        self.create()
+        with self.engine.connect() as conn:
+            query = sa.select(managed_lists_table).order_by(managed_lists_table.c.id)
+            rows = conn.execute(query).mappings().all()
+        return [
+            StoredListEntry(
+                ListEntry.model_validate({f: r[f] for f in LIST_ENTRY_FIELDS}),
+                r["added_at"],
+                r["added_by"],
+                r["retired_at"],
+                r["retired_by"],
+            )
+            for r in rows
+        ]
+
+    def lists_version(self) -> int:
+        """A number that grows whenever an entry is added or retired (entries are never
+        changed or deleted: the count of entries plus the count of retirements)."""
+        self.create()
+        table = managed_lists_table
+        query = sa.select(sa.func.count() + sa.func.count(table.c.retired_at))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def counts(self) -> dict[str, int]:
         """Rows per table."""
         self.create()
@@ -583,6 +733,11 @@ class Store:
 
 
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime in SQLite
+
+
+def _check_actor(actor: str) -> None:
+    if not actor or not actor.strip() or len(actor) > 64:
+        raise ListEntryRefused("actor: who adds or retires an entry, 1 to 64 characters")
 
 
 def _events(kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

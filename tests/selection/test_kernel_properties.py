@@ -1,7 +1,7 @@
 """Property tests of the decision kernel (no trained model): the DataFrame adapter (``decide``)
 and the records adapter (``decide_batch`` over ``Columns.of_records``, what the service uses)
-decide identically on generated batches, date criteria included; and both follow a per-row
-reading of the rule written here from the kernel's docstring."""
+decide identically on generated batches, date criteria and managed lists included; and both
+follow a per-row reading of the rule written here from the kernel's docstring."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from customs_risk.selection.columns import Columns
 from customs_risk.selection.decide import ScoreArrays, decide, decide_batch
+from customs_risk.selection.lists import ListEntry, ManagedLists
 from customs_risk.selection.policy import ChannelPolicy
 from customs_risk.selection.profiles import ProfileSet, RiskProfile
 from customs_risk.selection.random_control import control_draw
@@ -25,6 +26,8 @@ OFFICES = ["OF1", "OF2", "OF3"]
 HS = ["851712", "300490", "610910", "870323"]
 COUNTRIES = ["CN", "TR", "DE", "NO"]
 GRADES = ["A", "B", "C", "D", None]
+IMPORTERS = ["IMP1", "IMP2", "IMP3"]
+LICENCES = [None, "LIC-1", " "]  # a blank reference is none
 START = dt.datetime(2025, 3, 1, 8, 0)
 
 POLICY = ChannelPolicy(
@@ -112,6 +115,35 @@ CANDIDATE_PROFILES = [
     ),
 ]
 
+
+def _entry(eid: str, kind: str, **extra: Any) -> ListEntry:
+    base = {
+        "id": eid,
+        "kind": kind,
+        "title": eid,
+        "instructions": f"do {eid}",
+        "valid_from": dt.date(2025, 1, 1),
+        "source": "tests",
+    }
+    return ListEntry.model_validate({**base, **extra})
+
+
+CANDIDATE_ENTRIES = [
+    _entry("ML-phones", "restricted", hs_prefix="8517", channel="red"),
+    _entry("ML-medicines", "licence", hs_prefix="3004"),
+    _entry(
+        "ML-cars",
+        "prohibited",
+        hs_prefix="870323",
+        valid_from=dt.date(2025, 3, 3),
+        valid_to=dt.date(2025, 3, 5),
+    ),
+    _entry("ML-shirts", "prohibited", hs_prefix="61", channel="orange"),
+    _entry("ML-watch", "watchlist", importer_id="IMP2"),
+    _entry("ML-watch-red", "watchlist", importer_id="IMP3", channel="red"),
+    _entry("ML-seller", "watchlist", seller_id="S1", channel="red"),  # no seller column: no hit
+]
+
 maybe_float = st.one_of(st.none(), st.floats(0, 2000, allow_nan=False))
 
 
@@ -132,6 +164,8 @@ def batches(draw: st.DrawFn) -> dict[str, Any]:
                 "departure_country": draw(st.one_of(st.none(), st.sampled_from(COUNTRIES))),
                 "quantity": draw(maybe_float),
                 "customs_value": draw(st.floats(0, 5000, allow_nan=False)),
+                "importer_id": draw(st.sampled_from(IMPORTERS)),
+                "licence_ref": draw(st.sampled_from(LICENCES)),
             }
         )
         fp.append(draw(st.one_of(st.just(math.nan), st.floats(0, 1))))
@@ -145,6 +179,7 @@ def batches(draw: st.DrawFn) -> dict[str, Any]:
         if with_model or not (p.fields() & {"fraud_probability", "trader_grade"})
     ]
     chosen = draw(st.lists(st.sampled_from(candidates), unique_by=lambda p: p.id))
+    entries = draw(st.lists(st.sampled_from(CANDIDATE_ENTRIES), unique_by=lambda e: e.id))
     scores = ScoreArrays(
         np.array(fp),
         np.full(n, np.nan),
@@ -155,6 +190,7 @@ def batches(draw: st.DrawFn) -> dict[str, Any]:
         "records": records,
         "scores": scores,
         "profiles": ProfileSet(chosen),
+        "lists": ManagedLists(entries) if entries or draw(st.booleans()) else None,
         "seed": draw(st.integers(0, 5)),
         "as_of": draw(st.sampled_from([None, "2025-03-03"])),
         "with_model": with_model,
@@ -202,19 +238,46 @@ def _reference(case: dict[str, Any]) -> list[tuple[str, str, float, float]]:
                 cut = THRESHOLDS.offices.get(rec["office_id"], THRESHOLDS.fallback)
                 base = "red" if key >= cut.red else "orange" if key >= cut.orange else "green"
                 base_by = "model"
-        if forced:
-            out.append((forced, "profile", 1.0, 1.0 if forced == "red" else 0.0))
-            continue
         q = 1 - rr - ro
-        propensity = rr + ro + q * (base != "green")
-        propensity_red = rr + q * (base == "red")
-        if u < rr:
-            out.append(("red", "random", propensity, propensity_red))
+        if forced:
+            rest = (forced, "profile", 1.0, 1.0 if forced == "red" else 0.0)
+        elif u < rr:
+            rest = ("red", "random", rr + ro + q * (base != "green"), rr + q * (base == "red"))
         elif u < rr + ro:
-            out.append(("orange", "random", propensity, propensity_red))
+            rest = ("orange", "random", rr + ro + q * (base != "green"), rr + q * (base == "red"))
         else:
-            out.append((base, base_by, propensity, propensity_red))
+            rest = (base, base_by, rr + ro + q * (base != "green"), rr + q * (base == "red"))
+        out.append(_with_lists(rest, _listed(case, rec, day)))
     return out
+
+
+RANKS = {"green": 0, "orange": 1, "red": 2}
+
+
+def _listed(case: dict[str, Any], rec: dict[str, Any], day: dt.date) -> str | None:
+    """The least channel the case's list entries impose on a record (None: none)."""
+    licensed = bool((rec.get("licence_ref") or "").strip())
+    imposed = []
+    for e in case["lists"] or []:
+        if not e.is_valid_on(day):
+            continue
+        if e.hs_prefix is not None:
+            hit = rec["hs_code"].startswith(e.hs_prefix)
+        else:
+            hit = rec.get(e.target_field) == e.target
+        if hit and not (licensed and e.kind in ("restricted", "licence")):
+            imposed.append(e.channel)
+    return max(imposed, key=RANKS.__getitem__) if imposed else None
+
+
+def _with_lists(rest: tuple[Any, ...], listed: str | None) -> tuple[Any, ...]:
+    """A list raises the channel: selected by it when its channel is at least the rest's."""
+    if listed is None:
+        return rest
+    channel, by, _, propensity_red = rest
+    if RANKS[listed] >= RANKS[channel]:
+        channel, by = listed, "list"
+    return (channel, by, 1.0, 1.0 if listed == "red" else propensity_red)
 
 
 def _holds(rec: dict[str, Any], sc: ScoreArrays, i: int, crit: Any) -> bool:
@@ -269,6 +332,7 @@ def test_frame_and_records_adapters_decide_identically(case: dict[str, Any]) -> 
         case["profiles"],
         case["seed"],
         case["as_of"],
+        lists=case["lists"],
     )
     sc: ScoreArrays = case["scores"]
     columns = Columns.of_records(case["records"], sc.columns() if model else None)
@@ -280,10 +344,11 @@ def test_frame_and_records_adapters_decide_identically(case: dict[str, Any]) -> 
         case["profiles"],
         case["seed"],
         case["as_of"],
+        lists=case["lists"],
     )
     k = records_out.kernel
     channels = np.array(["green", "orange", "red"])[k.channel].tolist()
-    by = np.array(["model", "profile", "random", "default"])[k.selected_by].tolist()
+    by = np.array(["model", "profile", "random", "default", "list"])[k.selected_by].tolist()
     assert frame_out["channel"].tolist() == channels
     assert frame_out["selected_by"].tolist() == by
     np.testing.assert_array_equal(frame_out["propensity"], k.propensity)
@@ -292,6 +357,11 @@ def test_frame_and_records_adapters_decide_identically(case: dict[str, Any]) -> 
     np.testing.assert_array_equal(frame_out["control_draw"], records_out.control_draw)
     hit_ids, _ = records_out.profile_lists()
     assert [tuple(h) for h in frame_out["profile_hits"]] == [tuple(h) for h in hit_ids]
+    assert [tuple(h) for h in frame_out["list_hits"]] == list(records_out.lists.ids())
+    list_reasons = records_out.reasons(None)  # no model reasons here: the lists' only
+    assert [tuple(r) for r in frame_out["reasons"]] == [
+        tuple(list_reasons.get(i, ())) for i in range(len(frame_out))
+    ]
     reference = _reference(case)
     assert list(zip(channels, by, strict=True)) == [r[:2] for r in reference]
     np.testing.assert_allclose(k.propensity, [r[2] for r in reference])
@@ -344,20 +414,23 @@ def test_large_frames_equal_small_record_batches() -> None:
         np.array([GRADES[k] for k in rng.integers(0, len(GRADES), n)], dtype=object),
     )
     profiles = ProfileSet(CANDIDATE_PROFILES)
+    lists = ManagedLists(CANDIDATE_ENTRIES)
+    for i, r in enumerate(records):
+        r["licence_ref"] = LICENCES[i % 3]
     case = {"records": records, "scores": scores}
     decl, frame_scores = _frames(case)
-    whole = decide(decl, frame_scores, POLICY, THRESHOLDS, profiles, seed=4)
+    whole = decide(decl, frame_scores, POLICY, THRESHOLDS, profiles, seed=4, lists=lists)
     parts = []
     for a in range(0, n, 30):
         chunk = ScoreArrays(*(v[a : a + 30] for v in vars(scores).values()))
         cols = Columns.of_records(records[a : a + 30], chunk.columns())
-        parts.append(decide_batch(cols, chunk, POLICY, THRESHOLDS, profiles, seed=4))
+        parts.append(decide_batch(cols, chunk, POLICY, THRESHOLDS, profiles, seed=4, lists=lists))
     channels = np.concatenate([p.kernel.channel for p in parts])
     by = np.concatenate([p.kernel.selected_by for p in parts])
     assert whole["channel"].tolist() == np.array(["green", "orange", "red"])[channels].tolist()
     assert (
         whole["selected_by"].tolist()
-        == np.array(["model", "profile", "random", "default"])[by].tolist()
+        == np.array(["model", "profile", "random", "default", "list"])[by].tolist()
     )
     np.testing.assert_array_equal(
         whole["control_draw"], np.concatenate([p.control_draw for p in parts])
@@ -365,3 +438,6 @@ def test_large_frames_equal_small_record_batches() -> None:
     hits = [tuple(h) for p in parts for h in p.profile_lists()[0]]
     assert [tuple(h) for h in whole["profile_hits"]] == hits
     assert sum(bool(h) for h in hits) > 100  # the profiles do hit
+    listed = [tuple(h) for p in parts for h in p.lists.ids()]
+    assert [tuple(h) for h in whole["list_hits"]] == listed
+    assert sum(bool(h) for h in listed) > 100 and (whole["selected_by"] == "list").sum() > 50

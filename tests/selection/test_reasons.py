@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customs_risk.selection.reasons import build_reasons, humanise
+from customs_risk.selection.reasons import Over, build_reasons, humanise
 
 TEMPLATES = {
     "unit_value_ratio": "declared unit value {value_below_pct:.0f}% below the reference for HS "
@@ -73,6 +73,50 @@ def test_vectorised_equals_row_by_row() -> None:
     for i in range(0, len(values), 7):
         single = build_reasons(contrib[i : i + 1], NAMES, values.iloc[i : i + 1], TEMPLATES)
         assert single[0] == batch[i]
+
+
+def test_a_left_out_text_gives_its_place_to_the_next_feature_and_none_repeats() -> None:
+    templates = {
+        # no inspections: the rate says nothing, the template leaves it out
+        "importer_offence_rate": Over(
+            lambda rate, n: f"{rate:.0%} over {n:.0f} inspections" if n > 0 else None,
+            "value",
+            "importer_inspections",
+        ),
+        "unit_value_ratio": Over(lambda hs6: f"price of HS {hs6}", "hs6"),
+        "tariff_gap": Over(lambda hs6: f"price of HS {hs6}", "hs6"),  # the same text
+    }
+    contrib = np.array([[0.1, 0.9, 0.5, 0.3], [0.1, 0.9, 0.5, 0.3], [0.0, 0.9, 0.0, 0.0]])
+    reasons = build_reasons(contrib, NAMES, _values(), templates, top_k=2)
+    assert reasons[0] == ["18% over 40 inspections", "price of HS 851712"]
+    assert reasons[1] == ["2% over 3 inspections", "price of HS 870323"]
+    assert reasons[2] == []  # left out, and no other positive contribution to take its place
+    three = build_reasons(contrib[2:], NAMES, _values().iloc[2:], templates, top_k=1)
+    assert three == [[]]
+    swapped = np.array([[0.8, 0.9, 0.7, 0.6]])  # rank 1 left out, rank 3 repeats rank 2
+    values = _values().iloc[2:].reset_index(drop=True)
+    assert build_reasons(swapped, NAMES, values, templates, top_k=2) == [
+        ["price of HS 610910", "transport mode: road"]
+    ]
+
+
+def test_over_reads_named_columns_and_none_for_absent_ones() -> None:
+    templates = {
+        "tariff_gap": Over(
+            lambda v, c, f, o, absent: f"{f} {v:.0f} {o} {c:.1f} {absent}",
+            "value",
+            "contribution",
+            "feature",
+            "origin_country",
+            "no_such_column",
+        )
+    }
+    reasons = build_reasons(np.array([[0.0, 0.0, 0.5, 0.0]]), NAMES, _values().iloc[:1], templates)
+    assert reasons == [["tariff_gap 25 CN 0.5 None"]]
+    broken = {"tariff_gap": Over(lambda v: f"{v:.0f}", "value", "hs6")}  # too many columns
+    assert build_reasons(np.array([[0.0, 0.0, 0.5, 0.0]]), NAMES, _values().iloc[:1], broken) == [
+        ["tariff gap: 25"]
+    ]
 
 
 def test_shape_errors() -> None:

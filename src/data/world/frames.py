@@ -162,6 +162,7 @@ def build_frames(
             "customs_value": value,
             "tariff_rate": rate,
             "duty_declared": np.round(value * rate / 100.0, 2),
+            "licence_ref": pd.Series([None] * len(decl_ids), dtype="str"),  # no licences here
             "procedure_code": strings(list(tc.procedure_codes), ship.procedure[d]),
             "payment_type": strings(list(tc.payment_types), ship.payment[d]),
             "incoterm": strings(list(tc.incoterms), ship.incoterm[d]),
