@@ -44,10 +44,21 @@ def active_profiles(engine: sa.Engine) -> ProfileSet:
     return ProfileSet(profiles)
 
 
+def held_ids(engine: sa.Engine) -> set[str]:
+    """Ids with a version that was approved (active now, or retired): the store decides those
+    profiles, so a folder profile of the same id no longer applies (drafts under review do not
+    hide the folder's version in force)."""
+    query = sa.select(profile_versions.c.profile_id).where(
+        profile_versions.c.status.in_(("active", "retired"))
+    )
+    with engine.connect() as conn:
+        return {str(row[0]) for row in conn.execute(query.distinct())}
+
+
 def profiles_stamp(engine: sa.Engine) -> tuple[Any, ...]:
-    """Changes whenever a profile version changes status (count and latest update)."""
+    """Changes whenever a version becomes or stops being active (count and latest update)."""
     query = sa.select(sa.func.count(), sa.func.max(profile_versions.c.updated_at)).where(
-        profile_versions.c.status == "active"
+        profile_versions.c.status.in_(("active", "retired"))
     )
     with engine.connect() as conn:
         count, latest = conn.execute(query).one()

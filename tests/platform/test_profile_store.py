@@ -55,3 +55,13 @@ def test_import_then_four_eyes_then_active(tmp_path: Path, small_world: Path) ->
     assert "RP-WORLD-001" in profiles.export_yaml(engine)
     profiles.retire(engine, sam, "RP-WORLD-001")
     assert list(active_profiles(engine)) == []
+    # what a worker applies: the folder's RP-WORLD-002 (only drafted in the store) stays; the
+    # folder's RP-WORLD-001 does not come back once the store retired it
+    from customs_risk.selection.profiles import load_profiles
+    from customs_risk.serving.profile_store import held_ids
+    from customs_risk.serving.store_profiles import StoreProfiles
+
+    folder = load_profiles(ROOT / "profiles" / "world")
+    follow = StoreProfiles(engine, folder, {}, check_seconds=0)
+    applied = follow.combined(active_profiles(engine), held_ids(engine))
+    assert [p.id for p in applied] == ["RP-WORLD-002"]
