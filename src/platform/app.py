@@ -423,6 +423,13 @@ def create_app(settings: PlatformSettings | None = None, store: Any = None) -> F
                 context["trader"] = trader_enquiry(importer_id, data.declarations, data.outcomes)
             except KeyError:
                 context["trader_error"] = f"no importer {importer_id!r} in {settings.data}"
+            else:
+                suspects = _suspects(data)
+                row = suspects.ranking[suspects.ranking["importer_id"] == importer_id]
+                context["suspect"] = row.iloc[0].to_dict() if len(row) else None
+                context["suspects_ranked"] = len(suspects.ranking)
+                items = suspects.evidence[suspects.evidence["importer_id"] == importer_id]
+                context["evidence"] = items.head(20).to_dict("records")
         if hs6:
             from customs_risk.evaluation.tariff import reference_table
 
@@ -435,6 +442,17 @@ def create_app(settings: PlatformSettings | None = None, store: Any = None) -> F
         return page(request, "enquiry.html", user, **context)
 
     _reference_cache: dict[Path, Any] = {}
+    _suspect_cache: dict[Path, Any] = {}
+
+    def _suspects(data: Any) -> Any:
+        """The report's suspects ranking of the dataset (evidence for its first 200)."""
+        from customs_risk.evaluation.tariff import rank_suspects
+
+        if data.folder not in _suspect_cache:
+            _suspect_cache[data.folder] = rank_suspects(
+                data.declarations, data.outcomes, evidence_top=200
+            )
+        return _suspect_cache[data.folder]
 
     def _references(data: Any) -> Any:
         from customs_risk.evaluation.tariff import reference_table

@@ -224,6 +224,10 @@ criteria:
     expect(outcomes).to_contain_text("no examination bay free")
     expect(officer.locator(".decision").last).to_contain_text("RP-PLT-001")  # the newest
     officer.screenshot(path=str(shots / "declaration-record.png"), full_page=True)
+    # the trader page: grade and why, findings, and where the suspects ranking puts it
+    officer.goto(f"/enquiry?importer_id={record['importer_id']}")
+    expect(officer.locator("#suspect")).to_contain_text("importers")
+    expect(officer.locator("body")).to_contain_text("Grade")
     assert problems == []
 
 
