@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from customs_risk.data.contracts import DECISIONS_FILE, KEY, TRUTH_FILE
-from customs_risk.models.control_estimates import control_sample
+from customs_risk.models.control_estimates import ControlSample, control_sample
 
 UNKNOWN = "unknown"
 
@@ -71,10 +71,14 @@ def _aligned(declarations: pd.DataFrame, frame: pd.DataFrame, columns: list[str]
     return left.merge(right, on=KEY, how="left", validate="one_to_one")
 
 
-def read_decision_record(folder: Path, declarations: pd.DataFrame) -> DecisionRecord:
-    """The record of a dataset folder aligned with ``declarations``."""
+def read_decision_record(
+    folder: Path, declarations: pd.DataFrame, sample: ControlSample | None = None
+) -> DecisionRecord:
+    """The record of a dataset folder aligned with ``declarations`` (``sample``: their control
+    sample when the caller has it, else read here)."""
     folder = Path(folder)
-    sample = control_sample(folder, declarations)
+    if sample is None:
+        sample = control_sample(folder, declarations)
     propensity = sample.propensity if sample is not None else np.full(len(declarations), np.nan)
     decisions = folder / DECISIONS_FILE
     if decisions.exists():

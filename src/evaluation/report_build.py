@@ -44,7 +44,7 @@ class ReportInputs:
 
 def load_inputs(options: ReportOptions) -> ReportInputs:
     from customs_risk.evaluation.units import district_of, read_districts, with_levels
-    from customs_risk.models.control_estimates import ControlSample, control_sample
+    from customs_risk.models.control_estimates import control_sample
     from customs_risk.models.dataset import load_training_data
 
     declarations, outcomes = load_training_data(options.data)
@@ -66,7 +66,7 @@ def load_inputs(options: ReportOptions) -> ReportInputs:
             raise ValueError(f"no declarations of district {options.district}")
     window = with_levels(declarations[keep].reset_index(drop=True), districts)
     if sample is not None:
-        sample = ControlSample(sample.propensity[keep], sample.red_share[keep], sample.source)
+        sample = sample.take(keep)
     span = (window["declared_at"].min(), window["declared_at"].max())
     return ReportInputs(window, outcomes, sample, districts, span)
 
@@ -75,6 +75,7 @@ def _compliance(inputs: ReportInputs, options: ReportOptions) -> pd.DataFrame:
     """Cells per level for the whole window (period "all") and per month at headquarters and
     district level."""
     from customs_risk.evaluation.compliance import ComplianceSettings, compliance, units
+    from customs_risk.evaluation.units import HEADQUARTERS
 
     settings = ComplianceSettings(options.min_sample, options.resamples, options.seed)
     decl, sample = inputs.declarations, inputs.sample
@@ -84,7 +85,7 @@ def _compliance(inputs: ReportInputs, options: ReportOptions) -> pd.DataFrame:
     month = decl["declared_at"].dt.strftime("%Y-%m").to_numpy()
     for value in sorted(set(month)):
         rows = month == value
-        part_sample = type(sample)(sample.propensity[rows], sample.red_share[rows], sample.source)
+        part_sample = sample.take(rows)
         part_units = {k: unit_of[k][rows] for k in ("all", "district")}
         cells = compliance(
             decl[rows].reset_index(drop=True), inputs.outcomes, part_sample, part_units, settings
@@ -92,7 +93,7 @@ def _compliance(inputs: ReportInputs, options: ReportOptions) -> pd.DataFrame:
         parts.append(cells.assign(period=value))
     table = pd.concat(parts, ignore_index=True)
     table["level"] = table["level"].replace({"all": "headquarters"})
-    table["unit"] = table["unit"].where(table["level"] != "headquarters", "HQ")
+    table["unit"] = table["unit"].where(table["level"] != "headquarters", HEADQUARTERS)
     return table
 
 
@@ -102,7 +103,7 @@ def _enforcement(inputs: ReportInputs, options: ReportOptions) -> tuple[Any, Any
     from customs_risk.evaluation.enforcement import enforcement
 
     decl = inputs.declarations
-    record = read_decision_record(options.data, decl)
+    record = read_decision_record(options.data, decl, inputs.sample)
     offices = enforcement(decl, inputs.outcomes, record, inputs.districts, "office")
     chosen = offices
     if options.level != "office":
@@ -159,14 +160,15 @@ def _drift(options: ReportOptions, declarations: pd.DataFrame) -> tuple[pd.DataF
         return None, "no scores (pass --train-dir or export decisions): score drift not shown"
     reference = None
     if options.train_dir is not None:
-        meta = Path(options.train_dir) / "bundle" / "meta.json"
+        from customs_risk.models.bundle import META_FILE
+        from customs_risk.models.train import BUNDLE_DIR
+
+        meta = Path(options.train_dir) / BUNDLE_DIR / META_FILE
         if meta.exists():
             reference = json.loads(meta.read_text()).get("score_reference")
     if reference is None:
-        first = (
-            scores["declared_at"].dt.to_period("M") == scores["declared_at"].dt.to_period("M").min()
-        )
-        reference = score_reference(scores.loc[first, "risk_score"].to_numpy())
+        months = scores["declared_at"].dt.to_period("M")
+        reference = score_reference(scores.loc[months == months.min(), "risk_score"].to_numpy())
         note = f"score drift of {source} against their first month"
     else:
         note = f"score drift of {source} against the validation window {reference.get('window')}"

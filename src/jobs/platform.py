@@ -79,7 +79,7 @@ def import_profiles(options: ProfilesImportOptions) -> int:
     import yaml
     from rich.console import Console
 
-    from customs_risk.platform.auth import User
+    from customs_risk.platform.auth import HEADQUARTERS, User
     from customs_risk.platform.profiles import save_draft
     from customs_risk.selection.profiles import ProfileError, load_profiles
     from customs_risk.serving.store import Store
@@ -92,7 +92,7 @@ def import_profiles(options: ProfilesImportOptions) -> int:
         return 2
     store = Store.from_env()
     store.create()
-    author = User(options.actor, "analyst", "HQ")
+    author = User(options.actor, "analyst", HEADQUARTERS)
     for profile in loaded:
         body = yaml.safe_dump(profile.model_dump(mode="json", exclude_none=True), sort_keys=False)
         profile_id, version = save_draft(store.engine, author, body)

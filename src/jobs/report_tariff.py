@@ -34,13 +34,6 @@ DECLARATION_NEEDS: tuple[str, ...] = (
     "tariff_rate",
 )
 OUTCOME_NEEDS: tuple[str, ...] = ("declaration_id", "item_no", "fraud_found", "recovered_revenue")
-DUTY_DIMENSIONS: tuple[str, ...] = (
-    "chapter",
-    "origin_country",
-    "office_id",
-    "district_id",
-    "month",
-)
 
 
 @dataclass(frozen=True)
@@ -94,7 +87,7 @@ def run(options: ReportTariffOptions) -> int:
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]report tariff failed:[/red] {exc}")
         return 2
-    dimensions = [d for d in DUTY_DIMENSIONS if d != "district_id" or districts is not None]
+    dimensions = [d for d in tariff.DIMENSIONS if d != "district_id" or districts is not None]
     if districts is not None:
         declarations = with_levels(declarations, districts)
     duty = tariff.duty_tables(declarations, outcomes, dimensions)

@@ -70,6 +70,10 @@ class ControlSample:
         """Rows in the sample."""
         return np.isfinite(self.propensity) & (self.propensity > 0)
 
+    def take(self, rows: np.ndarray) -> ControlSample:
+        """The sample of a subset of the declaration rows (a boolean mask or positions)."""
+        return ControlSample(self.propensity[rows], self.red_share[rows], self.source)
+
     def weights(self, cap: float = math.inf) -> np.ndarray:
         """``min(1 / propensity, cap)`` in the sample, 0 outside it."""
         safe = np.where(self.member, self.propensity, 1.0)

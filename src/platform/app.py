@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -24,7 +23,7 @@ from pydantic import BaseModel
 
 from customs_risk.platform import audit, auth, bulletins, profiles
 from customs_risk.platform.auth import AuthError, User
-from customs_risk.platform.data import dashboard_sections, dataset
+from customs_risk.platform.data import dashboard_sections, dataset, references, suspects
 from customs_risk.platform.settings import PlatformSettings
 from customs_risk.selection.profiles import ProfileError
 
@@ -110,6 +109,17 @@ def create_app(settings: PlatformSettings | None = None, store: Any = None) -> F
     def require(user: User, *roles: str) -> None:
         if user.role not in roles:
             raise Forbidden(f"a {user.role} cannot do this (needs {' or '.join(roles)})")
+
+    def check_scope(user: User, declaration_id: str, record: dict[str, Any]) -> None:
+        """403 unless the declaration's district (the dataset's, else its stored office's) is
+        in the user's scope."""
+        data = dataset(settings.data)
+        district = data.district_of_declaration(declaration_id)
+        offices = [r["office_id"] for r in record["decisions"] + record["declarations"]]
+        if district is None and offices:
+            district = data.district_of_office(offices[0])
+        if district is not None and not user.sees(district):
+            raise Forbidden(f"declaration {declaration_id} is in district {district}")
 
     def scope_district(user: User, district: str | None) -> str | None:
         """The district a page shows: the user's own, or for headquarters the one asked."""
@@ -401,16 +411,7 @@ def create_app(settings: PlatformSettings | None = None, store: Any = None) -> F
         data = dataset(settings.data)
         if declaration_id:
             record = store.item_record(declaration_id)
-            office = next(
-                (r["office_id"] for r in record["decisions"] + record["declarations"]), None
-            )
-            district = data.district_of_declaration(declaration_id)
-            if district is None and office is not None:
-                from customs_risk.evaluation.units import district_of, read_districts
-
-                district = str(district_of(pd.Series([office]), read_districts(settings.data))[0])
-            if district is not None and not user.sees(district):
-                raise Forbidden(f"declaration {declaration_id} is in district {district}")
+            check_scope(user, declaration_id, record)
             for decision in record["decisions"]:
                 for key in ("profile_hits", "reasons"):
                     value = decision.get(key)
@@ -424,42 +425,19 @@ def create_app(settings: PlatformSettings | None = None, store: Any = None) -> F
             except KeyError:
                 context["trader_error"] = f"no importer {importer_id!r} in {settings.data}"
             else:
-                suspects = _suspects(data)
-                row = suspects.ranking[suspects.ranking["importer_id"] == importer_id]
+                ranked = suspects(settings.data)
+                row = ranked.ranking[ranked.ranking["importer_id"] == importer_id]
                 context["suspect"] = row.iloc[0].to_dict() if len(row) else None
-                context["suspects_ranked"] = len(suspects.ranking)
-                items = suspects.evidence[suspects.evidence["importer_id"] == importer_id]
+                context["suspects_ranked"] = len(ranked.ranking)
+                items = ranked.evidence[ranked.evidence["importer_id"] == importer_id]
                 context["evidence"] = items.head(20).to_dict("records")
         if hs6:
-            from customs_risk.evaluation.tariff import reference_table
-
-            table = _references(data)
+            table = references(settings.data)
             rows = table[table["hs6"] == hs6]
             if origin:
                 rows = rows[rows["origin_country"] == origin.upper()]
             context["references"] = rows.to_dict("records")
-            _ = reference_table  # the table's one definition
         return page(request, "enquiry.html", user, **context)
-
-    _reference_cache: dict[Path, Any] = {}
-    _suspect_cache: dict[Path, Any] = {}
-
-    def _suspects(data: Any) -> Any:
-        """The report's suspects ranking of the dataset (evidence for its first 200)."""
-        from customs_risk.evaluation.tariff import rank_suspects
-
-        if data.folder not in _suspect_cache:
-            _suspect_cache[data.folder] = rank_suspects(
-                data.declarations, data.outcomes, evidence_top=200
-            )
-        return _suspect_cache[data.folder]
-
-    def _references(data: Any) -> Any:
-        from customs_risk.evaluation.tariff import reference_table
-
-        if data.folder not in _reference_cache:
-            _reference_cache[data.folder] = reference_table(data.declarations)
-        return _reference_cache[data.folder]
 
     @app.get("/results/new", response_class=HTMLResponse)
     def result_form(request: Request, user: Current, declaration_id: str = "") -> Response:
@@ -485,14 +463,7 @@ def create_app(settings: PlatformSettings | None = None, store: Any = None) -> F
         from customs_risk.serving.store import OutcomeRejected
 
         require(user, "officer", "supervisor", "admin")
-        record = store.item_record(declaration_id)
-        offices = [r["office_id"] for r in record["decisions"]]
-        if offices:
-            from customs_risk.evaluation.units import district_of, read_districts
-
-            district = str(district_of(pd.Series(offices[:1]), read_districts(settings.data))[0])
-            if not user.sees(district):
-                raise Forbidden(f"declaration {declaration_id} is in district {district}")
+        check_scope(user, declaration_id, store.item_record(declaration_id))
         row = {
             "declaration_id": declaration_id,
             "item_no": item_no,

@@ -13,12 +13,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from limits import RateLimitItemPerMinute, storage, strategies
 
+from customs_risk.evaluation.units import HEADQUARTERS
 from customs_risk.platform import audit
 from customs_risk.platform.tables import sessions, users
 from customs_risk.serving.store import utcnow
 
 ROLES: tuple[str, ...] = ("admin", "supervisor", "analyst", "officer")
-HEADQUARTERS = "HQ"
 _HASHER = PasswordHasher()
 # a hash to verify against when the name is unknown: the answer takes as long either way
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))

@@ -25,6 +25,12 @@ class Dataset:
     declarations: pd.DataFrame
     outcomes: pd.DataFrame
     districts: list[str]
+    mapping: pd.DataFrame | None  # office_id -> district_id (units.read_districts)
+
+    def district_of_office(self, office_id: str) -> str:
+        from customs_risk.evaluation.units import district_of
+
+        return str(district_of(pd.Series([office_id]), self.mapping)[0])
 
     def district_of_declaration(self, declaration_id: str) -> str | None:
         rows = self.declarations[self.declarations["declaration_id"] == declaration_id]
@@ -41,7 +47,24 @@ def dataset(folder: Path) -> Dataset:
     mapping = read_districts(folder)
     declarations = with_levels(declarations, mapping)
     districts = sorted(declarations["district_id"].astype("str").unique())
-    return Dataset(folder, declarations, outcomes, districts)
+    return Dataset(folder, declarations, outcomes, districts, mapping)
+
+
+@lru_cache(maxsize=4)
+def references(folder: Path) -> pd.DataFrame:
+    """The dataset's reference-price table (``evaluation.tariff.reference_table``)."""
+    from customs_risk.evaluation.tariff import reference_table
+
+    return reference_table(dataset(folder).declarations)
+
+
+@lru_cache(maxsize=4)
+def suspects(folder: Path) -> Any:
+    """The dataset's suspects ranking (evidence rows for the first 200)."""
+    from customs_risk.evaluation.tariff import rank_suspects
+
+    data = dataset(folder)
+    return rank_suspects(data.declarations, data.outcomes, evidence_top=200)
 
 
 @lru_cache(maxsize=64)

@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from customs_risk.selection.columns import Columns
-from customs_risk.selection.profiles import _Loader  # YAML 1.2 booleans: country NO stays text
+from customs_risk.selection.yaml_files import load_items
 
 ListKind = Literal["prohibited", "restricted", "licence", "watchlist"]
 Channel = Literal["red", "orange"]
@@ -38,7 +38,6 @@ GOODS_KINDS: frozenset[str] = frozenset({"prohibited", "restricted", "licence"})
 EXEMPTABLE: frozenset[str] = frozenset({"restricted", "licence"})  # a licence reference lifts them
 TRADER_FIELDS: tuple[str, ...] = ("importer_id", "declarant_id", "seller_id")
 LICENCE_FIELD = "licence_ref"
-LIST_SUFFIXES = (".yaml", ".yml")
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 _HS_PREFIX = re.compile(r"[0-9]{2,10}")
 _CODES = {"red": 2, "orange": 1}
@@ -218,43 +217,9 @@ def parse_list_entry(data: Any, source: str | None = None) -> ListEntry:
         raise ListError(source, field, reason, entry_id) from exc
 
 
-def _read_yaml(path: Path) -> list[Any]:
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
-    except yaml.YAMLError as exc:
-        raise ListError(str(path), "<yaml>", f"not valid YAML: {exc}") from exc
-    if doc is None:
-        raise ListError(str(path), "<entry>", "empty file")
-    return doc if isinstance(doc, list) else [doc]
-
-
-def list_files(*paths: str | Path) -> list[Path]:
-    """The YAML files of files and folders (a folder's own files, in name order)."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in LIST_SUFFIXES))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ListError(str(path), "<path>", "no such file or folder")
-    return files
-
-
 def load_lists(*paths: str | Path) -> ManagedLists:
     """Load entries from YAML files and/or folders of them (one entry, or a list, per file)."""
-    entries: list[ListEntry] = []
-    seen: dict[str, str] = {}
-    for file in list_files(*paths):
-        for data in _read_yaml(file):
-            entry = parse_list_entry(data, str(file))
-            if entry.id in seen:
-                reason = f"duplicate id {entry.id!r}, also in {seen[entry.id]}"
-                raise ListError(str(file), "id", reason, entry.id)
-            seen[entry.id] = str(file)
-            entries.append(entry)
-    return ManagedLists(entries)
+    return ManagedLists(load_items(paths, parse_list_entry, ListError, "entry"))
 
 
 def write_lists(entries: Iterable[ListEntry], folder: str | Path, header: str = "") -> list[Path]:

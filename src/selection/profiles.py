@@ -10,7 +10,6 @@ so a criterion costs one lookup over the distinct values plus one gather over th
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -35,10 +33,10 @@ from pydantic import (
 
 from customs_risk.data.coercion import utc_naive_ns
 from customs_risk.selection.columns import NAT, Columns, as_text
+from customs_risk.selection.yaml_files import load_items
 
 Operator = Literal["eq", "in", "not_in", "prefix", "gt", "ge", "lt", "le", "between"]
 Action = Literal["red", "orange"]
-PROFILE_SUFFIXES = (".yaml", ".yml")
 _SEVERITY = {"red": 2, "orange": 1}
 _NUMERIC_OPS = {"gt", "ge", "lt", "le", "between"}
 Scalar = str | int | float | bool | dt.date
@@ -174,53 +172,9 @@ def parse_profile(data: Any, source: str | None = None) -> RiskProfile:
     return profile
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans: only true/false, so country code NO stays text."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
-
-
-def _read_yaml(path: Path) -> list[Any]:
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
-    except yaml.YAMLError as exc:
-        raise ProfileError(str(path), "<yaml>", f"not valid YAML: {exc}") from exc
-    if doc is None:
-        raise ProfileError(str(path), "<profile>", "empty file")
-    return doc if isinstance(doc, list) else [doc]
-
-
 def load_profiles(*paths: str | Path) -> ProfileSet:
     """Load profiles from YAML files and/or folders of them (one profile, or a list, per file)."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in PROFILE_SUFFIXES))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ProfileError(str(path), "<path>", "no such file or folder")
-    profiles: list[RiskProfile] = []
-    seen: dict[str, str | None] = {}
-    for file in files:
-        for data in _read_yaml(file):
-            profile = parse_profile(data, str(file))
-            if profile.id in seen:
-                reason = f"duplicate id {profile.id!r}, also in {seen[profile.id]}"
-                raise ProfileError(str(file), "id", reason, profile.id)
-            seen[profile.id] = str(file)
-            profiles.append(profile)
-    return ProfileSet(profiles)
+    return ProfileSet(load_items(paths, parse_profile, ProfileError, "profile"))
 
 
 class ProfileSet:

@@ -31,17 +31,17 @@ profile_versions = sa.Table(
 
 
 def active_profiles(engine: sa.Engine) -> ProfileSet:
-    """The active version of each profile, parsed (a version that no longer parses is
-    skipped: it was valid when approved, so only a changed contract can break it)."""
+    """The active version of each profile, parsed (ProfileError if one no longer parses: it
+    was valid when approved, so only a changed contract can break it; the service then keeps
+    the profiles in force)."""
     query = sa.select(profile_versions.c.profile_id, profile_versions.c.body).where(
         profile_versions.c.status == "active"
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    profiles = []
-    for profile_id, body in rows:
-        profiles.append(parse_profile(yaml.safe_load(body), f"store:{profile_id}"))
-    return ProfileSet(profiles)
+    return ProfileSet(
+        parse_profile(yaml.safe_load(body), f"store:{profile_id}") for profile_id, body in rows
+    )
 
 
 def held_ids(engine: sa.Engine) -> set[str]:

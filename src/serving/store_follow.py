@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 import math
 import time
+from abc import ABC, abstractmethod
 from typing import Any
 
 log = logging.getLogger("customs_risk.serving")
 
 
-class StoreFollower:
+class StoreFollower(ABC):
     """Subclasses say what the stamp is (:meth:`stamp`) and how to read and apply the part
     (:meth:`refresh`, which raises to keep the current state)."""
 
@@ -24,11 +25,13 @@ class StoreFollower:
         self.current: Any = None
         self._checked = -math.inf
 
+    @abstractmethod
     def stamp(self) -> Any:
-        raise NotImplementedError
+        """A cheap value that changes whenever the part changes."""
 
+    @abstractmethod
     def refresh(self, engine: Any) -> None:
-        raise NotImplementedError
+        """Read the part and apply it to ``engine``."""
 
     def poll(self, engine: Any) -> None:
         """Apply the store's state to ``engine`` if it changed since the last look."""
