@@ -45,7 +45,9 @@ TEST_METRICS: tuple[str, ...] = (
 STRATEGY_STYLES: dict[str, tuple[str | None, str]] = {
     "model_offence": ("tab:blue", "-"),
     "model_revenue": ("tab:purple", "-"),
-    "price_rule": ("tab:orange", "-"),
+    "duty_at_stake_rule": ("tab:orange", "-"),
+    "price_z_rule": ("tab:brown", "-"),
+    "legacy": ("tab:green", "-"),
     "random": ("tab:gray", "-"),
     "oracle_offence": ("black", "--"),
     "oracle_revenue": ("black", ":"),

@@ -1,5 +1,6 @@
-"""Performance on a generated world: the model's ranking against random selection, a
-price-deviation rule and the oracle that knows the truth (evaluation only: reads truth.parquet).
+"""Performance on a generated world: the model's ranking against random selection, the strong
+rules (duty at stake, price z-score), the legacy policy and the oracle that knows the truth
+(evaluation only: reads truth.parquet).
 
 For each inspection rate (the top n% of the test window by a score) it reports precision (share
 of true offences), recall, and revenue share (share of all the duty an inspection would
@@ -23,19 +24,31 @@ RATES = (0.01, 0.02, 0.05, 0.10)
 CURVE_RATES = tuple(np.round(np.arange(0.01, 0.201, 0.01), 2))
 
 
+LEGACY_ORDER = {"red": 2.0, "orange": 1.0, "green": 0.0}
+
+
 def strategies(scores: pd.DataFrame, truth: pd.DataFrame, seed: int = 0) -> dict[str, np.ndarray]:
-    """Ranking scores per strategy (higher = inspect first), aligned with ``scores``."""
+    """Ranking scores per strategy (higher = inspect first), aligned with ``scores``: the model's
+    two rankings, the rules the training job scored (``rule_<name>`` columns: duty at stake,
+    price z-score; ``models.rules``), the legacy policy's channels where the truth has them
+    (red, then orange, then green, random within a channel), random and the oracles."""
     rng = np.random.default_rng(seed)
-    dev = scores["price_deviation"].to_numpy(dtype=np.float64, na_value=np.nan)
-    return {
+    tiebreak = rng.random(len(scores))
+    out = {
         "model_offence": scores["fraud_probability"].to_numpy(dtype=np.float64),
         "model_revenue": scores["expected_revenue"].to_numpy(dtype=np.float64, na_value=0.0),
-        "price_rule": np.where(np.isfinite(dev), -dev, -np.inf),  # furthest below reference
-        "random": rng.random(len(scores)),
-        "oracle_offence": truth["is_offence"].to_numpy(dtype=np.float64)
-        + 1e-9 * truth["true_revenue"].to_numpy(dtype=np.float64),
-        "oracle_revenue": truth["true_revenue"].to_numpy(dtype=np.float64),
     }
+    for column in [c for c in scores.columns if c.startswith("rule_")]:
+        out[column.removeprefix("rule_") + "_rule"] = scores[column].to_numpy(dtype=np.float64)
+    if "legacy_channel" in truth:
+        channel = truth["legacy_channel"].astype("str").map(LEGACY_ORDER).fillna(0.0)
+        out["legacy"] = channel.to_numpy(dtype=np.float64) + 0.5 * tiebreak
+    out["random"] = tiebreak
+    out["oracle_offence"] = truth["is_offence"].to_numpy(dtype=np.float64) + 1e-9 * truth[
+        "true_revenue"
+    ].to_numpy(dtype=np.float64)
+    out["oracle_revenue"] = truth["true_revenue"].to_numpy(dtype=np.float64)
+    return out
 
 
 def align_truth(scores: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:

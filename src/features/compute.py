@@ -17,6 +17,7 @@ import pandas as pd
 
 from customs_risk.data.contracts import KEY
 from customs_risk.features.declaration import declaration_features
+from customs_risk.features.duty import duty_features
 from customs_risk.features.encoding import NS_PER_DAY, SMALL, Batch, Text, prefix
 from customs_risk.features.grades import grade_codes
 from customs_risk.features.history import (
@@ -30,6 +31,7 @@ from customs_risk.features.history import (
     stat_features,
 )
 from customs_risk.features.keys import composite_keys, stack_rows
+from customs_risk.features.network import lookup_network, offline_network, relations
 from customs_risk.features.prices import (
     PRICE_BASES,
     PRICE_LEVELS,
@@ -234,17 +236,38 @@ def _history(
         del stats
 
 
+def _network(
+    state: FeatureState,
+    keys: Keys,
+    t: np.ndarray,
+    event_rows: np.ndarray,
+    events: Events,
+    sink: Sink,
+) -> None:
+    """Network features: the state's snapshot, or the batch's daily snapshots (training)."""
+    names = list(state.entities)
+    specs = [state.entities[e] for e in names]
+    if state.fitted:
+        by_entity = dict(zip(names, keys.state_matrix(specs), strict=True))
+        _emit(sink, lookup_network(state.network_table(), by_entity, relations(state.entities)))
+    else:
+        by_entity = dict(zip(names, keys.batch_matrix(specs), strict=True))
+        _emit(sink, offline_network(by_entity, t, event_rows, events, state.entities))
+
+
 def _price_features(
     state: FeatureState,
     keys: Keys,
     t: np.ndarray,
     x: dict[str, np.ndarray],
     rate: np.ndarray,
+    value: np.ndarray,
     sink: Sink,
 ) -> None:
-    """Reference-price and tariff features: the state's snapshot, or daily snapshots of the
-    batch itself when the state holds none (training)."""
+    """Reference-price, tariff and duty-at-stake features: the state's snapshot, or daily
+    snapshots of the batch itself when the state holds none (training)."""
     cfg = state.config
+    deviations: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if state.reference is not None:
         by_level = dict(
             zip(PRICE_LEVELS, keys.state_matrix(list(PRICE_LEVELS.values())), strict=True)
@@ -256,16 +279,31 @@ def _price_features(
         for base, column in PRICE_BASES.items():
             ref, spread = estimates[f"uv_{base}_ref"], estimates[f"uv_{base}_spread"]
             estimates.update(deviation_features(base, ref, spread, x[column]))
+            deviations[base] = (estimates[f"uv_{base}_dev"], spread)
         _emit(sink, estimates)
     else:
         groups = {lv: keys.batch_matrix([comps])[0] for lv, comps in PRICE_LEVELS.items()}
         day = np.floor_divide(t, NS_PER_DAY)
         for base, column in PRICE_BASES.items():
             stats = offline_value_stats(groups, day, x[column])
-            _emit(sink, value_features(base, stats, x[column], cfg))
-            del stats
+            values = value_features(base, stats, x[column], cfg)
+            deviations[base] = (values[f"uv_{base}_dev"], values[f"uv_{base}_spread"])
+            _emit(sink, values)
+            del stats, values
         max_rate, typical = offline_tariff_stats(groups, day, rate)
-    _emit(sink, tariff_features(max_rate, typical, rate, cfg))
+    tariff = tariff_features(max_rate, typical, rate, cfg)
+    _emit(sink, tariff)
+    _emit(
+        sink,
+        duty_features(
+            value,
+            rate,
+            deviations,
+            tariff["tariff_gap_hs4"],
+            tariff["pref_margin"],
+            tariff["is_preferential"],
+        ),
+    )
 
 
 def _emit(sink: Sink, values: dict[str, np.ndarray]) -> None:
@@ -305,6 +343,7 @@ def compute(
     declaration = declaration_features(batch, t)
     x = {col: declaration[col] for col in PRICE_BASES.values()}
     rate = declaration["tariff_rate"]
+    value = batch.floats("customs_value")
     _emit(sink, declaration)
     del declaration
     for column in state.extra_numeric:
@@ -323,8 +362,10 @@ def compute(
     sink(PRIOR_COLUMN, prior)
     keys = Keys(state, closed, open_codes)
     _history(state, keys, t, event_rows, events, prior, sink, codes, isolated)
+    if cfg.network:
+        _network(state, keys, t, event_rows, events, sink)
     if cfg.prices:
-        _price_features(state, keys, t, x, rate, sink)
+        _price_features(state, keys, t, x, rate, value, sink)
     return codes
 
 

@@ -79,6 +79,7 @@ class FeatureConfig:
 
     entities: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_ENTITIES))
     prices: bool = True
+    network: bool = True  # offence history over the trader graph (features.network)
     prior_offences: float = 1.0
     prior_inspections: float = 10.0
     prior_strength: float = 5.0
@@ -101,4 +102,5 @@ class FeatureConfig:
         data = dict(data)
         data["entities"] = {k: tuple(v) for k, v in data["entities"].items()}
         data["grade_rule"] = GradeRule(**data["grade_rule"])
+        data.setdefault("network", False)  # states saved before network features had none
         return cls(**data)

@@ -1,4 +1,5 @@
-"""Fitting a feature state: vocabularies, entity aggregates, pending outcomes, reference tables."""
+"""Fitting a feature state: vocabularies, entity aggregates, pending outcomes, reference tables,
+the trader graph's links."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from customs_risk.features.declaration import DECLARATION_CATEGORICAL, declarati
 from customs_risk.features.encoding import NS_PER_DAY, Batch, Vocabulary
 from customs_risk.features.history import fit_table
 from customs_risk.features.keys import composite_keys
+from customs_risk.features.network import fit_links
 from customs_risk.features.prices import PRICE_BASES, PRICE_LEVELS, contributors, fit_tables
 from customs_risk.features.state import EVENT_FIELDS, FeatureState
 
@@ -100,10 +102,13 @@ def fit_state(
     settled_events = events.take(np.flatnonzero(settled))
     pending_rows = event_rows[~settled]
     pending = dict(zip(EVENT_FIELDS, events.take(np.flatnonzero(~settled)).astuple(), strict=True))
+    entity_keys = {}
     for entity, comps in state.entities.items():
-        keys = composite_keys([comps], codes, sizes)[0]
+        keys = entity_keys[entity] = composite_keys([comps], codes, sizes)[0]
         state.entity_tables[entity] = fit_table(keys, t, keys[event_rows[settled]], settled_events)
         pending[f"key_{entity}"] = keys[pending_rows]
+    if config.network:
+        state.links = fit_links(entity_keys, t, state.entities)
     state.pending = pending
     state.global_base = {
         "n_insp": int(settled.sum()),

@@ -29,6 +29,7 @@ from customs_risk.features.declaration import declaration_features
 from customs_risk.features.encoding import NS_PER_DAY, Batch
 from customs_risk.features.history import MISSING, Events
 from customs_risk.features.keys import composite_keys
+from customs_risk.features.network import merge_links, unique_links
 from customs_risk.features.prices import PRICE_BASES, PRICE_COLUMNS, contributors, refit_tables
 from customs_risk.features.state import EVENT_FIELDS, FeatureState
 
@@ -141,7 +142,7 @@ def compact(state: FeatureState, cut: int) -> FeatureState:
     if pend:
         base["n_insp"] = int(base.get("n_insp", 0)) + int(settle.sum())
         base["n_fraud"] = int(base.get("n_fraud", 0)) + int(pend["fraud"][settle].sum())
-    stale: tuple[str, ...] = ("pending", "stacked", "base")
+    stale: tuple[str, ...] = ("pending", "stacked", "base", "network")
     refit = bool(state.price_rows) and state.reference is not None
     if refit:
         stale += ("reference", "resolved")
@@ -156,9 +157,29 @@ def compact(state: FeatureState, cut: int) -> FeatureState:
     if refit:
         sizes = {c: len(state.vocab[c]) for c in PRICE_COLUMNS}
         out.reference = refit_tables(state.price_rows, sizes, cut)
+    if state.links and decl:
+        out.links = _folded_links(state.links, {k: v[settle_decl] for k, v in decl.items()})
     out.as_of = int(cut)
     out.meta["as_of_iso"] = str(pd.Timestamp(int(cut)))
     return _indexed(out)
+
+
+def _folded_links(
+    links: dict[str, dict[str, np.ndarray]], declarations: dict[str, np.ndarray]
+) -> dict[str, dict[str, np.ndarray]]:
+    """The trader graph's links plus those of the declarations (``t``, ``key_<entity>``)."""
+    out = {}
+    for name, table in links.items():
+        first, second = name.split("-")
+        new = unique_links(
+            declarations[f"key_{first}"],
+            declarations[f"key_{second}"],
+            declarations["t"],
+            first,
+            second,
+        )
+        out[name] = merge_links(table, new, first, second)
+    return out
 
 
 def day_start(t: int) -> int:
@@ -206,6 +227,8 @@ def _indexed(state: FeatureState) -> FeatureState:
         state.stacked_base(entities)
     if state.reference is not None:
         state.resolved_reference()
+    if state.links:
+        state.network_table()
     return state
 
 

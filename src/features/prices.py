@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from customs_risk.features.config import LOG_UNIT_VALUE_GRID, RATE_GRID, FeatureConfig
+from customs_risk.features.duty import DUTY_NUMERIC
 from customs_risk.features.keys import composite_keys, stack_keys
 from customs_risk.features.quantiles import (
     prefix_max,
@@ -50,6 +51,7 @@ PRICE_NUMERIC: list[str] = [
     "hs6_typical_rate",
     "pref_margin",
     "is_preferential",
+    *DUTY_NUMERIC,
 ]
 
 

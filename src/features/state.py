@@ -2,7 +2,8 @@
 
 Saved as one directory without pickles: ``state.json`` (settings, columns, global counts) and
 parquet files (``vocabulary.parquet``, ``entity_<name>.parquet``, ``pending.parquet``,
-``pending_declarations.parquet``, ``reference_<level>.parquet``, ``price_rows.parquet``).
+``pending_declarations.parquet``, ``reference_<level>.parquet``, ``price_rows.parquet``,
+``links_<entities>.parquet``).
 Pending events are what the state learnt after its ``as_of``: outcome events (results dated
 later, or posted live) and declarations lodged after it (live history, ``features.live``); a
 row counts those before it. ``price_rows`` are the reference tables' contributors.
@@ -31,6 +32,7 @@ from customs_risk.features.history import (
     history_columns,
 )
 from customs_risk.features.keys import stack_keys
+from customs_risk.features.network import network_columns, network_tables
 from customs_risk.features.prices import PRICE_NUMERIC, resolve_reference
 
 FORMAT_VERSION = 1
@@ -61,6 +63,7 @@ class FeatureState:
     global_base: dict[str, int] = field(default_factory=dict)
     reference: dict[str, dict[str, np.ndarray]] | None = None
     price_rows: dict[str, np.ndarray] = field(default_factory=dict)  # ``prices.contributors``
+    links: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # ``network``
     meta: dict[str, Any] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -72,7 +75,10 @@ class FeatureState:
             cols = list(DECLARATION_NUMERIC) + list(self.extra_numeric)
             if self.config.prices:
                 cols += PRICE_NUMERIC
-            self._cache["numeric"] = cols + history_columns(list(self.entities))
+            cols += history_columns(list(self.entities))
+            if self.config.network:
+                cols += network_columns(self.entities)
+            self._cache["numeric"] = cols
         return list(self._cache["numeric"])
 
     @property
@@ -202,6 +208,13 @@ class FeatureState:
             )
         return self._cache["resolved"]
 
+    def network_table(self) -> dict[str, dict[str, np.ndarray]]:
+        """``network.network_tables`` of the links and the settled aggregates (cached)."""
+        if "network" not in self._cache:
+            tables = {e: self.entity_table(e) for e in self.entities}
+            self._cache["network"] = network_tables(self.links, tables, self.entities)
+        return self._cache["network"]
+
     @property
     def n_pending_declarations(self) -> int:
         """Number of declarations lodged after ``as_of`` that the state counts (live history)."""
@@ -242,6 +255,8 @@ class FeatureState:
             self.stacked_base(tuple(self.entities))
         if self.reference is not None:
             self.resolved_reference()
+        if self.links:
+            self.network_table()
         return self
 
     # persistence -------------------------------------------------------------------------
@@ -272,6 +287,8 @@ class FeatureState:
             pd.DataFrame(self.price_rows).to_parquet(root / "price_rows.parquet", index=False)
         for level, table in (self.reference or {}).items():
             pd.DataFrame(table).to_parquet(root / f"reference_{level}.parquet", index=False)
+        for name, table in self.links.items():
+            pd.DataFrame(table).to_parquet(root / f"links_{name}.parquet", index=False)
         doc = {
             "format_version": FORMAT_VERSION,
             "config": self.config.to_dict(),
@@ -284,6 +301,7 @@ class FeatureState:
             "fitted": self.fitted,
             "global_base": self.global_base,
             "reference_levels": list(self.reference) if self.reference is not None else None,
+            "links": list(self.links),
             "numeric_columns": self.numeric_columns,
             "categorical_columns": self.categorical_columns,
             "meta": self.meta,
@@ -336,5 +354,6 @@ class FeatureState:
             else {lv: arrays(root / f"reference_{lv}.parquet") for lv in levels},
             meta=doc["meta"],
             price_rows=arrays(price_file) if price_file.exists() else {},
+            links={name: arrays(root / f"links_{name}.parquet") for name in doc.get("links", [])},
         )
         return state

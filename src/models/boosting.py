@@ -32,6 +32,12 @@ OBJECTIVES: dict[str, dict[str, Any]] = {
         "tweedie_variance_power": 1.5,
         "eval_metric": "tweedie-nloglik@1.5",
     },
+    # E[recovered revenue | offence] of the two-part revenue model (models.two_part)
+    "severity": {
+        "objective": "reg:tweedie",
+        "tweedie_variance_power": 1.5,
+        "eval_metric": "tweedie-nloglik@1.5",
+    },
 }
 BASE_PARAMS: dict[str, Any] = {
     "tree_method": "hist",
@@ -59,6 +65,27 @@ class _ReportRounds(xgb.callback.TrainingCallback):
             (metric_log,) = evals_log["valid"].values()
             self.on_round(epoch, float(metric_log[-1]))
         return False
+
+
+class _FloorStopping(xgb.callback.TrainingCallback):
+    """Early stopping on the validation metric (lower is better) that cannot stop before
+    ``floor`` rounds; ``best_rounds`` is the best round's count, at least ``floor``."""
+
+    def __init__(self, floor: int, patience: int):
+        super().__init__()
+        self.floor, self.patience = floor, patience
+        self.best, self.best_round = np.inf, -1
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
+        (metric_log,) = evals_log["valid"].values()
+        value = float(metric_log[-1])
+        if value < self.best:
+            self.best, self.best_round = value, epoch
+        return epoch + 1 >= self.floor and epoch - self.best_round >= self.patience
+
+    @property
+    def best_rounds(self) -> int:
+        return max(self.best_round + 1, self.floor)
 
 
 @dataclass
@@ -204,8 +231,10 @@ def fit_boosted(
     rounds: int | None = None,
     weights: np.ndarray | None = None,
     on_round: RoundCallback | None = None,
+    min_rounds: int = 0,
 ) -> BoostedModel:
-    """Train one target; with a validation slice stop early on it, else train ``rounds``."""
+    """Train one target; with a validation slice stop early on it (never before ``min_rounds``
+    when given: the metric must then be one to minimise), else train ``rounds``."""
     full = training_params(target, params, seed)
     dtrain = xgb.DMatrix(
         x_train, label=y_train, weight=weights, enable_categorical=True, nthread=NTHREAD
@@ -214,7 +243,20 @@ def fit_boosted(
         booster = xgb.train(full, dtrain, num_boost_round=int(rounds or max_rounds))
         return BoostedModel(target, booster, int(rounds or max_rounds), dict(params))
     dvalid = xgb.DMatrix(x_valid, label=y_valid, enable_categorical=True, nthread=NTHREAD)
-    callbacks = [_ReportRounds(on_round)] if on_round is not None else []
+    callbacks: list[xgb.callback.TrainingCallback] = (
+        [_ReportRounds(on_round)] if on_round is not None else []
+    )
+    if min_rounds > 0:
+        floor = _FloorStopping(min_rounds, early_stopping)
+        booster = xgb.train(
+            full,
+            dtrain,
+            num_boost_round=max(max_rounds, min_rounds),
+            evals=[(dvalid, "valid")],
+            verbose_eval=False,
+            callbacks=[*callbacks, floor],
+        )
+        return BoostedModel(target, booster, floor.best_rounds, dict(params))
     booster = xgb.train(
         full,
         dtrain,

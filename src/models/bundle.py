@@ -8,6 +8,7 @@ A ``RiskModel`` is saved as one directory (no pickles)::
     calibration.json     isotonic map of the offence score
     policy.json          the ChannelPolicy the thresholds were calibrated for
     thresholds.json      per-office thresholds
+    revenue_guard.json   the revenue ranker chosen against the rules on validation (models.guard)
 
 ``score`` turns declarations into the score columns the channel decision reads; ``decide`` adds
 profiles, the random control and the thresholds, and explains the selected rows in words.
@@ -28,6 +29,8 @@ import pandas as pd
 from customs_risk.features.pipeline import FeaturePipeline, Rows
 from customs_risk.features.state import GRADE_CATEGORIES, GRADE_COLUMN, FeatureState
 from customs_risk.models.calibration import Calibrator
+from customs_risk.models.guard import RevenueGuard
+from customs_risk.models.rules import rule_scores
 from customs_risk.selection.columns import Columns
 from customs_risk.selection.decide import BatchDecision, ScoreArrays, decide_batch, decision_frame
 from customs_risk.selection.lists import ManagedLists
@@ -40,6 +43,7 @@ TARGETS = ("offence", "critical", "revenue")
 _FRAME_ROWS = 256  # record batches above this size are decided as a frame
 ID_COLUMNS = ("importer_id", "declarant_id")
 META_FILE = "meta.json"
+GUARD_FILE = "revenue_guard.json"
 
 
 @dataclass
@@ -98,6 +102,10 @@ def load_target_model(directory: Path) -> TargetModel:
         from customs_risk.models.boosting import BoostedModel
 
         return BoostedModel.load(directory)
+    if meta["kind"] == "two_part":
+        from customs_risk.models.two_part import TwoPartRevenue
+
+        return TwoPartRevenue.load(directory)
     from customs_risk.models.neural_target import NeuralTarget
 
     return NeuralTarget.load(directory)
@@ -108,8 +116,9 @@ def predict_target(
 ) -> np.ndarray:
     """Predictions of a target model on a point-in-time feature frame (training, evaluation)."""
     from customs_risk.models.boosting import BoostedModel
+    from customs_risk.models.two_part import TwoPartRevenue
 
-    if isinstance(model, BoostedModel):
+    if isinstance(model, BoostedModel | TwoPartRevenue):
         return np.asarray(model.predict_frame(features), dtype=np.float64)
     batch = ServedBatch(np.empty((len(features), 0)), [], lambda: features, lambda: declarations)
     return np.asarray(model.predict_served(batch), dtype=np.float64)
@@ -125,6 +134,7 @@ class RiskModel:
     policy: ChannelPolicy
     thresholds: Thresholds | None
     meta: dict[str, Any] = field(default_factory=dict)
+    revenue_guard: RevenueGuard | None = None
     _labels: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -179,9 +189,24 @@ class RiskModel:
             else np.asarray(critical.predict_served(batch), dtype=np.float64),
             expected_revenue=np.full(n, np.nan)
             if revenue is None
-            else np.maximum(np.asarray(revenue.predict_served(batch), dtype=np.float64), 0.0),
+            else self._guarded(
+                np.asarray(revenue.predict_served(batch), dtype=np.float64),
+                partial(self._matrix_column, batch.matrix),
+            ),
             trader_grade=self._grades(batch.matrix),
         )
+
+    def _matrix_column(self, matrix: np.ndarray, name: str) -> np.ndarray:
+        return matrix[:, self.state.numeric_position[name]]
+
+    def _guarded(
+        self, expected_revenue: np.ndarray, feature: Callable[[str], np.ndarray]
+    ) -> np.ndarray:
+        """The served expected revenue (>= 0): the revenue guard's ranker applied."""
+        out = np.maximum(expected_revenue, 0.0)
+        if self.revenue_guard is None or self.revenue_guard.rule is None:
+            return out
+        return self.revenue_guard.apply(out, rule_scores(feature))
 
     def score(self, declarations: pd.DataFrame, matrix: np.ndarray | None = None) -> pd.DataFrame:
         """Per row: fraud_probability (calibrated), critical_probability, expected_revenue,
@@ -204,7 +229,7 @@ class RiskModel:
         arrays = ScoreArrays(
             self.calibrator(predict["offence"]),
             predict.get("critical", nan),
-            nan if revenue is None else np.maximum(revenue, 0.0),
+            nan if revenue is None else self._guarded(revenue, partial(_frame_column, features)),
             grades,
         )
         out = self._score_columns(declarations, arrays)
@@ -381,6 +406,8 @@ class RiskModel:
         (root / "policy.json").write_text(json.dumps(self.policy.to_dict(), indent=2))
         if self.thresholds is not None:
             self.thresholds.save(root / "thresholds.json")
+        if self.revenue_guard is not None:
+            self.revenue_guard.save(root / GUARD_FILE)
         (root / META_FILE).write_text(json.dumps(self.meta, indent=2, default=str))
         return root
 
@@ -403,7 +430,14 @@ class RiskModel:
             policy=ChannelPolicy.model_validate(json.loads((root / "policy.json").read_text())),
             thresholds=Thresholds.load(thresholds_file) if thresholds_file.exists() else None,
             meta=json.loads((root / META_FILE).read_text()),
+            revenue_guard=RevenueGuard.load(root / GUARD_FILE)
+            if (root / GUARD_FILE).exists()
+            else None,
         )
+
+
+def _frame_column(features: pd.DataFrame, name: str) -> np.ndarray:
+    return features[name].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _column_list(matrix: np.ndarray, j: int) -> list[float]:

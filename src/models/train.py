@@ -27,10 +27,13 @@ from customs_risk.models.bundle import RiskModel, predict_target
 from customs_risk.models.calibration import Calibrator, reliability_curve
 from customs_risk.models.control_estimates import decision_propensities
 from customs_risk.models.dataset import Labels, Split, label_rows, load_training_data, time_split
+from customs_risk.models.guard import RevenueGuard
 from customs_risk.models.metrics import ranking_report, revenue_share_at
 from customs_risk.models.neural_target import tune_neural_family
+from customs_risk.models.rules import rule_scores
 from customs_risk.models.settings import TrainSettings
 from customs_risk.models.tuning import Experiment, StudyResult, run_study
+from customs_risk.models.two_part import TwoPartRevenue, fit_severity
 from customs_risk.selection.thresholds import calibrate_thresholds
 
 if TYPE_CHECKING:
@@ -104,7 +107,9 @@ def objective_value(target: str, metrics: dict[str, float]) -> float:
 
 
 def tune_xgboost(experiment: Experiment, frame: TrainingFrame, seed: int) -> Candidate:
-    """Optuna study per target (offence, revenue); critical reuses the offence parameters."""
+    """An Optuna study of the offence model; critical reuses its parameters; revenue is the
+    two-part model (``models.two_part``): the offence model x a severity booster fit on the
+    offending inspected rows."""
     import mlflow
     import optuna
 
@@ -112,7 +117,7 @@ def tune_xgboost(experiment: Experiment, frame: TrainingFrame, seed: int) -> Can
     models: dict[str, Any] = {}
     valid: dict[str, dict[str, float]] = {}
     studies = []
-    for target in ("offence", "revenue"):
+    for target in ("offence",):
 
         def objective(
             params: dict[str, Any], trial: optuna.Trial, target: str = target
@@ -166,7 +171,45 @@ def tune_xgboost(experiment: Experiment, frame: TrainingFrame, seed: int) -> Can
         valid["critical"] = target_metrics(
             "critical", frame, "valid", critical.predict_frame(frame.x("valid"))
         )
+    revenue = two_part_revenue(offence, frame, seed)
+    if revenue is not None:
+        models["revenue"] = revenue
+        valid["revenue"] = target_metrics(
+            "revenue", frame, "valid", revenue.predict_frame(frame.x("valid"))
+        )
+        valid["revenue"]["severity_rounds"] = revenue.severity.rounds
     return Candidate("xgboost", models, valid, studies)
+
+
+MIN_SEVERITY_ROWS = 30
+
+
+def two_part_revenue(
+    offence: BoostedModel, frame: TrainingFrame, seed: int
+) -> TwoPartRevenue | None:
+    """The offence model x E[revenue | offence] fit on the offending inspected rows of train,
+    early stopped on valid's (with fewer than MIN_SEVERITY_ROWS there: the floor's rounds);
+    None with fewer than MIN_SEVERITY_ROWS offending rows in train."""
+    fraud = frame.labels.fraud == 1
+    sides = {}
+    for window in ("train", "valid"):
+        rows = frame.rows(window)
+        sides[window] = rows[fraud[rows]]
+    if len(sides["train"]) < MIN_SEVERITY_ROWS:
+        log.warning("too few offending inspected rows for a revenue model")
+        return None
+    revenue = np.nan_to_num(frame.labels.revenue)
+    weights = None if frame.weights is None else frame.weights[sides["train"]]
+    valid = sides["valid"] if len(sides["valid"]) >= MIN_SEVERITY_ROWS else None
+    severity = fit_severity(
+        frame.features.iloc[sides["train"]],
+        revenue[sides["train"]],
+        None if valid is None else frame.features.iloc[valid],
+        None if valid is None else revenue[valid],
+        seed,
+        weights=weights,
+    )
+    return TwoPartRevenue(offence, severity)
 
 
 def choose(
@@ -202,15 +245,41 @@ def _score_reference(risk_scores: np.ndarray, days: pd.Series) -> dict[str, Any]
     return score_reference(values, (days.min().date(), days.max().date()))
 
 
+def _feature_getter(features: pd.DataFrame) -> Any:
+    def feature(name: str) -> np.ndarray:
+        if name not in features:
+            return np.full(len(features), np.nan)
+        return features[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+    return feature
+
+
+def choose_guard(revenue_model: Any, frame: TrainingFrame) -> RevenueGuard:
+    """The revenue ranker (model, rule or blend) that does best on the validation window's
+    inspected rows (``models.guard``)."""
+    rows = np.flatnonzero(frame.split.valid)
+    x = frame.features.iloc[rows]
+    expected = np.maximum(predict_target(revenue_model, x, frame.declarations.iloc[rows]), 0.0)
+    return RevenueGuard.choose(
+        expected,
+        rule_scores(_feature_getter(x)),
+        frame.labels.revenue[rows],
+        frame.labels.inspected[rows],
+    )
+
+
 def window_scores(bundle: RiskModel, frame: TrainingFrame, rows: np.ndarray) -> pd.DataFrame:
     """Score columns for rows of the training frame (point-in-time features), with the
-    declared unit value's deviation from its reference (the price-rule baseline)."""
+    declared unit value's deviation from its reference and the rules' scores (``rule_<name>``:
+    the baselines ``evaluate`` reports)."""
     x = frame.features.iloc[rows]
     # no model_version: the run id differs between runs of the same seed
     scores = bundle.score_frame(x, frame.declarations.iloc[rows]).drop(columns="model_version")
     scores["price_deviation"] = (
         x["uv_unit_dev"].to_numpy(dtype=np.float64) if "uv_unit_dev" in x else np.nan
     )
+    for name, values in rule_scores(_feature_getter(x)).items():
+        scores[f"rule_{name}"] = values
     return scores
 
 
@@ -303,6 +372,10 @@ class TrainJob:
                 "feature_columns": state.feature_columns,
             }
             bundle = RiskModel(state, models, calibrator, policy, None, meta)
+            if "revenue" in models:
+                bundle.revenue_guard = choose_guard(models["revenue"], frame)
+                meta["revenue_ranker"] = bundle.revenue_guard.ranker
+                log.info("revenue ranker: %s", bundle.revenue_guard.ranker)
 
             # the validation and test windows and the newest calibration_days, scored once
             days = frame.declarations["declared_at"].dt.normalize()
@@ -311,6 +384,10 @@ class TrainJob:
             all_scores = window_scores(bundle, frame, np.flatnonzero(scored))
             scores = all_scores[frame.split.test[scored]].reset_index(drop=True)
             metrics = self._metrics(frame, scores, candidates, families)
+            if bundle.revenue_guard is not None:
+                metrics["revenue_ranker"] = bundle.revenue_guard.ranker
+                for ranker, value in (bundle.revenue_guard.valid or {}).items():
+                    metrics[f"valid_ranker_{ranker.replace(':', '_')}"] = value
             bundle.meta["metrics"] = metrics
             bundle.thresholds = calibrate_thresholds(
                 all_scores[recent[scored]].reset_index(drop=True),
@@ -370,6 +447,10 @@ class TrainJob:
         metrics: dict[str, Any] = {f"test_{k}": v for k, v in report.items()}
         metrics["test_revenue_model_share_at_5"] = revenue_share_at(rev, er, 0.05)
         metrics["test_revenue_model_share_at_10"] = revenue_share_at(rev, er, 0.10)
+        for column in [c for c in scores.columns if c.startswith("rule_")]:
+            rule = scores[column].to_numpy(dtype=np.float64)[labelled]
+            for rate in (5, 10):
+                metrics[f"test_{column}_share_at_{rate}"] = revenue_share_at(rev, rule, rate / 100)
         metrics["test_n_labelled"] = int(labelled.sum())
         metrics["test_n_rows"] = len(test_rows)
         train_weights = frame.w("train")
@@ -380,7 +461,14 @@ class TrainJob:
             )
         for cand in candidates:
             for target, values in cand.valid.items():
-                for key in ("auc", "precision_at_5", "precision_at_10", "revenue_share_at_10"):
+                for key in (
+                    "auc",
+                    "precision_at_5",
+                    "precision_at_10",
+                    "revenue_share_at_5",
+                    "revenue_share_at_10",
+                    "severity_rounds",
+                ):
                     if key in values:
                         metrics[f"valid_{cand.family}_{target}_{key}"] = values[key]
         metrics["families"] = families

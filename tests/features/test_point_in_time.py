@@ -83,3 +83,33 @@ def test_row_order_does_not_matter(world) -> None:
     shuffled = declarations.sample(frac=1.0, random_state=5)
     again = _features(shuffled, outcomes.sample(frac=1.0, random_state=6)).loc[features.index]
     assert_same_features(features, again)
+
+
+def test_network_features_count_neighbours_results_before_the_day() -> None:
+    """Importer I1 buys from S1 (day 0) and S2 (day 2); S2's offence found on day 1 counts for
+    I1's rows from day 2 on (the link is dated day 2), S1's from the day after its result."""
+    from customs_risk.features.history import Events
+    from customs_risk.features.network import offline_network
+
+    day = 86_400 * 10**9
+    entities = {"importer": ("importer_id",), "seller": ("seller_id",)}
+    keys = {
+        "importer": np.array([0, 0, 1, 0, 0]),  # I1, I1, I2, I1, I1
+        "seller": np.array([0, 1, 1, 1, 0]),  # S1, S2, S2, S2, S1
+    }
+    t = np.array([0, 2, 0, 3, 3]) * day + 3600 * 10**9
+    event_rows = np.array([2, 0])  # I2's row with S2: offence; I1's row with S1: clean
+    events = Events(
+        r=np.array([1, 2]) * day + 7200 * 10**9,
+        fraud=np.array([True, False]),
+        critical=np.zeros(2, dtype=bool),
+        rev_cents=np.zeros(2, dtype=np.int64),
+        has_rev=np.zeros(2, dtype=bool),
+    )
+    out = offline_network(keys, t, event_rows, events, entities)
+    # row 1 (day 2): link to S2 is dated day 2 itself, only S1 counts (no result yet)
+    np.testing.assert_array_equal(out["importer_sellers_n_insp"], [0, 0, 0, 2, 2])
+    np.testing.assert_array_equal(out["importer_sellers_fraud_rate"][3:], [0.5, 0.5])
+    # S2 sold to I2 (offence, day 1) before day 2, and to I1 (clean result, day 2) before day 3
+    np.testing.assert_array_equal(out["seller_importers_n_insp"], [0, 1, 0, 2, 1])
+    np.testing.assert_array_equal(out["seller_importers_fraud_rate"][[1, 3]], [1.0, 0.5])
