@@ -387,6 +387,13 @@ def test_model_info(server: LocalServer, served: dict) -> None:
     assert {"train_start", "valid_start", "test_start", "data_end"} <= set(info["windows"])
     assert any(k.startswith("test_") for k in info["metrics"])
     assert any(k.startswith("valid_") for k in info["metrics"])
+    assert info["metrics"]["revenue_ranker"] in {
+        "model",
+        "rule:duty_at_stake",
+        "blend:duty_at_stake",
+        "rule:price_z",
+        "blend:price_z",
+    }
     assert set(info["policy_shares"]) == {"red", "orange", "random_red", "random_orange"}
 
 
