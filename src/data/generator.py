@@ -27,9 +27,10 @@ from customs_risk.data.world.catalogue import (
     build_countries,
     build_price_matrix,
 )
-from customs_risk.data.world.frames import build_frames, district_frame
+from customs_risk.data.world.frames import build_frames, district_frame, ring_frame
 from customs_risk.data.world.inspection import draw_conduct, draw_legacy
 from customs_risk.data.world.offences import plan_offences
+from customs_risk.data.world.rings import form_rings
 from customs_risk.data.world.shipments import build_shipments
 from customs_risk.data.world.simulate import simulate
 from customs_risk.data.world.traders import build_traders
@@ -45,7 +46,9 @@ _STREAMS = (
     "legacy",
     "simulate",
     "conduct",
+    "rings",
 )
+RINGS_FILE = "rings.parquet"  # importer_id -> ring_id, evaluation only; written for ring worlds
 # share of the progress bar per stage
 _STAGES = {
     "catalogue": 2,
@@ -66,6 +69,7 @@ class World:
     outcomes: pd.DataFrame
     truth: pd.DataFrame
     districts: pd.DataFrame  # office_id -> district_id
+    rings: pd.DataFrame | None = None  # importer_id -> ring_id (evaluation only), None: no rings
 
 
 class _Stages:
@@ -138,6 +142,7 @@ def generate_world(
                 config.time.n_days,
                 rng["traders"],
             )
+            traders, ring = form_rings(config.rings, traders, rng["rings"])
         with stages.stage("shipments"):
             ship = build_shipments(
                 config, catalogue, countries, traders, prices, n_declarations, rng["shipments"]
@@ -173,19 +178,30 @@ def generate_world(
                 config, catalogue, countries, traders, ship, plan, sim
             )
             districts = district_frame(len(traders.office_weight), config.traders.n_districts)
-    return World(declarations=declarations, outcomes=outcomes, truth=truth, districts=districts)
+            rings = ring_frame(ring, traders.n_importers) if (ring >= 0).any() else None
+    return World(
+        declarations=declarations,
+        outcomes=outcomes,
+        truth=truth,
+        districts=districts,
+        rings=rings,
+    )
 
 
 def write_world(world: World, out_dir: Path) -> None:
-    """Write declarations.parquet, outcomes.parquet and truth.parquet into ``out_dir``."""
+    """Write declarations.parquet, outcomes.parquet, truth.parquet, districts.parquet and, in a
+    world with rings, rings.parquet into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for frame, name in (
+    frames = [
         (world.declarations, DECLARATIONS_FILE),
         (world.outcomes, OUTCOMES_FILE),
         (world.truth, TRUTH_FILE),
         (world.districts, DISTRICTS_FILE),
-    ):
+    ]
+    if world.rings is not None:
+        frames.append((world.rings, RINGS_FILE))
+    for frame, name in frames:
         frame.to_parquet(out_dir / name, index=False, compression="zstd")
 
 

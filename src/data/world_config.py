@@ -231,16 +231,42 @@ class OffenceConfig(_Section):
     origin_decoy_departure_share: float = Field(
         0.5, ge=0, le=1, description="origin offences shipped via the claimed origin"
     )
+    type_trend: dict[str, float] = Field(
+        default_factory=dict,
+        description="offence type -> change of its log-hazard per year since the start (drift)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> OffenceConfig:
         if set(self.type_weights) != set(OFFENCE_TYPES):
             raise ValueError(f"type_weights must name exactly {list(OFFENCE_TYPES)}")
+        unknown = sorted(set(self.type_trend) - set(OFFENCE_TYPES))
+        if unknown:
+            raise ValueError(f"type_trend: {unknown[0]!r} is not one of {list(OFFENCE_TYPES)}")
         for name in ("undervaluation_factor", "quantity_factor"):
             low, high = getattr(self, name)
             if not 0 < low <= high < 1:
                 raise ValueError(f"{name} must satisfy 0 < low <= high < 1")
         return self
+
+
+class RingConfig(_Section):
+    """Groups of related importers that offend together: they share sellers, a declarant, their
+    goods and one offence propensity (0 importers in rings by default)."""
+
+    importer_share: float = Field(0.0, ge=0, lt=1, description="importers that belong to a ring")
+    size_mean: float = Field(6.0, ge=2, description="mean members per ring (2 + Poisson)")
+    propensity: float = Field(1.5, description="mean log-hazard shift of a ring's members")
+    propensity_sd: float = Field(0.6, ge=0, description="spread of the rings' shift")
+    member_sd: float = Field(0.2, ge=0, description="spread of members around their ring's shift")
+    sellers: int = Field(4, ge=1, description="sellers a ring shares")
+    seller_share: float = Field(0.8, ge=0, le=1, description="members' seller slots taken by them")
+    complicit_seller_p: float = Field(
+        0.5, ge=0, le=1, description="ring sellers with false invoices"
+    )
+    declarant_share: float = Field(0.9, ge=0, le=1, description="members using the ring's broker")
+    shared_goods: bool = Field(True, description="members trade the chapters of the ring's first")
+    shared_affinity: bool = Field(True, description="members share the first's type affinity")
 
 
 class RegimeConfig(_Section):
@@ -375,6 +401,7 @@ class WorldConfig(_Section):
     countries: CountryConfig = CountryConfig()
     traders: TraderConfig = TraderConfig()
     offences: OffenceConfig = OffenceConfig()
+    rings: RingConfig = RingConfig()
     regime: RegimeConfig = RegimeConfig()
     deterrence: DeterrenceConfig = DeterrenceConfig()
     legacy: LegacyConfig = LegacyConfig()

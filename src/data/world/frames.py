@@ -113,6 +113,17 @@ def district_frame(n_offices: int, n_districts: int) -> pd.DataFrame:
     )
 
 
+def ring_frame(ring: np.ndarray, n_importers: int) -> pd.DataFrame:
+    """Importers that belong to a ring (``ring`` >= 0 per importer): importer_id, ring_id."""
+    members = np.flatnonzero(ring >= 0)
+    return pd.DataFrame(
+        {
+            "importer_id": strings(id_vocab("IMP", n_importers, 6), members),
+            "ring_id": strings(id_vocab("RNG", max(int(ring.max()) + 1, 1), 5), ring[members]),
+        }
+    )
+
+
 def build_frames(
     cfg: WorldConfig,
     catalogue: Catalogue,

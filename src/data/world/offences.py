@@ -125,6 +125,9 @@ def plan_offences(
     log_lam[:, 4] = np.log(catalogue.sensitivity[hs6])
     log_lam += common[:, None] + log_w[None, :] + np.log(traders.affinity[imp])
     log_lam[:, [0, 2, 3]] += seller_eff[:, None]
+    if oc.type_trend:  # drift of the offence mix; skipped when empty so the default is unchanged
+        trend = np.array([oc.type_trend.get(t, 0.0) for t in OFFENCE_TYPES])
+        log_lam += (day / 365.25)[:, None] * trend[None, :]
     hub_boost = np.log(max(cfg.regime.hub_offence_multiplier, 1e-300))
     log_lam[:, [0, 2]] += np.where(hub_item, hub_boost, 0.0)[:, None]
     lam = np.where(feasible, np.exp(log_lam), 0.0)
