@@ -108,16 +108,25 @@ class BoostedModel:
             self._feature_names = self.booster.feature_names
         return self._feature_names
 
-    def predict_frame(self, features: pd.DataFrame) -> np.ndarray:
-        """Predictions for a FeaturePipeline frame (training and evaluation path)."""
-        dm = xgb.DMatrix(features, enable_categorical=True, nthread=NTHREAD)
+    def predict_frame(
+        self, features: pd.DataFrame, base_margin: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Predictions for a FeaturePipeline frame (training and evaluation path); a model
+        trained with a per-row ``base_margin`` (an offset) needs the same one here."""
+        dm = xgb.DMatrix(
+            features, base_margin=base_margin, enable_categorical=True, nthread=NTHREAD
+        )
         return self.booster.predict(dm, iteration_range=(0, self.rounds))
 
-    def predict_array(self, matrix: np.ndarray) -> np.ndarray:
+    def predict_array(
+        self, matrix: np.ndarray, base_margin: np.ndarray | None = None
+    ) -> np.ndarray:
         """Predictions for a ``transform_array`` matrix (serving path): one thread for small
         batches (latency), all threads from PARALLEL_ROWS rows on (throughput)."""
         booster = self._parallel() if len(matrix) >= PARALLEL_ROWS else self.booster
-        return booster.inplace_predict(matrix, iteration_range=(0, self.rounds))
+        return booster.inplace_predict(
+            matrix, iteration_range=(0, self.rounds), base_margin=base_margin
+        )
 
     def set_threads(self, nthread: int) -> None:
         """Threads of small-batch predictions (large ones use the parallel copy)."""
@@ -232,17 +241,27 @@ def fit_boosted(
     weights: np.ndarray | None = None,
     on_round: RoundCallback | None = None,
     min_rounds: int = 0,
+    base_margin: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> BoostedModel:
     """Train one target; with a validation slice stop early on it (never before ``min_rounds``
-    when given: the metric must then be one to minimise), else train ``rounds``."""
+    when given: the metric must then be one to minimise), else train ``rounds``.
+    ``base_margin``: per-row offsets of the train and valid rows (margin scale)."""
     full = training_params(target, params, seed)
+    margin_train, margin_valid = base_margin if base_margin is not None else (None, None)
     dtrain = xgb.DMatrix(
-        x_train, label=y_train, weight=weights, enable_categorical=True, nthread=NTHREAD
+        x_train,
+        label=y_train,
+        weight=weights,
+        base_margin=margin_train,
+        enable_categorical=True,
+        nthread=NTHREAD,
     )
     if x_valid is None:
         booster = xgb.train(full, dtrain, num_boost_round=int(rounds or max_rounds))
         return BoostedModel(target, booster, int(rounds or max_rounds), dict(params))
-    dvalid = xgb.DMatrix(x_valid, label=y_valid, enable_categorical=True, nthread=NTHREAD)
+    dvalid = xgb.DMatrix(
+        x_valid, label=y_valid, base_margin=margin_valid, enable_categorical=True, nthread=NTHREAD
+    )
     callbacks: list[xgb.callback.TrainingCallback] = (
         [_ReportRounds(on_round)] if on_round is not None else []
     )

@@ -2,7 +2,10 @@
 
 The offence booster gives the first part; a Tweedie booster fit on the offending inspected rows
 only gives the second (the size of what an inspection recovers when it finds something, zeros
-included: a prohibited item or a critical offence may recover little). Its early stopping
+included: a prohibited item or a critical offence may recover little). The duty at stake plus
+the declared duty is its exposure (a log offset, as exposure in an insurance GLM): the trees
+learn what share of that amount an offence recovers, which carries to items and worlds the
+inspected rows cover thinly, where a tree's own magnitudes do not. Its early stopping
 watches the validation deviance and cannot stop before ``MIN_ROUNDS`` (a noisy validation
 window must not leave a near-constant model). One model on all rows, as before, mixed the two
 questions and stopped after 5 rounds on an independently built world (issue 15).
@@ -11,6 +14,7 @@ questions and stopped after 5 rounds on an independently built world (issue 15).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,10 +52,18 @@ class TwoPartRevenue:
 
     def predict_frame(self, features: pd.DataFrame) -> np.ndarray:
         """Expected revenue per row of a FeaturePipeline frame (training and evaluation)."""
-        return self.offence.predict_frame(features) * self.severity.predict_frame(features)
+        offset = exposure_offset(lambda name: _frame_values(features, name))
+        return self.offence.predict_frame(features) * self.severity.predict_frame(
+            features, base_margin=offset
+        )
 
     def predict_served(self, batch: ServedBatch) -> np.ndarray:
-        return self.offence.predict_array(batch.matrix) * self.severity.predict_array(batch.matrix)
+        names = list(self.severity.feature_names or [])
+        matrix = batch.matrix
+        offset = exposure_offset(lambda name: matrix[:, names.index(name)])
+        return self.offence.predict_array(matrix) * self.severity.predict_array(
+            matrix, base_margin=offset
+        )
 
     def contributions_served(self, batch: ServedBatch) -> np.ndarray | None:
         """Revenue is not explained (the officers' reasons come from the offence model)."""
@@ -75,6 +87,22 @@ class TwoPartRevenue:
         )
 
 
+EXPOSURE_FEATURES = ("duty_at_stake", "duty_expected")
+
+
+def exposure_offset(feature: Callable[[str], np.ndarray]) -> np.ndarray:
+    """log(1 + duty at stake + declared duty) per row (missing parts count 0)."""
+    total = sum(
+        np.maximum(np.nan_to_num(np.asarray(feature(n), dtype=np.float64)), 0.0)
+        for n in EXPOSURE_FEATURES
+    )
+    return np.log1p(np.asarray(total, dtype=np.float64))
+
+
+def _frame_values(features: pd.DataFrame, name: str) -> np.ndarray:
+    return features[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def fit_severity(
     x_train: pd.DataFrame,
     revenue_train: np.ndarray,
@@ -87,7 +115,11 @@ def fit_severity(
     max_rounds: int = 800,
 ) -> BoostedModel:
     """E[revenue | offence] from the offending rows given: early stopped on the valid ones,
-    or ``min_rounds`` rounds without them."""
+    or ``min_rounds`` rounds without them; the exposure as offset."""
+    offsets = (
+        exposure_offset(lambda name: _frame_values(x_train, name)),
+        None if x_valid is None else exposure_offset(lambda name: _frame_values(x_valid, name)),
+    )
     return fit_boosted(
         "severity",
         x_train,
@@ -101,4 +133,5 @@ def fit_severity(
         rounds=min_rounds,
         min_rounds=min_rounds,
         weights=weights,
+        base_margin=offsets,
     )
