@@ -406,6 +406,57 @@ def _history(entity: str, stat: str) -> Over:
     return Over(text, "value", *counts, *columns)
 
 
+# duty at stake (features.duty): what each mechanism would recover at the reference
+_STAKES: dict[str, tuple[str, str]] = {
+    "duty_gap_kg": ("the reference value per kg", "no reference value per kg known yet"),
+    "duty_gap_unit": ("the reference value per unit", "no reference value per unit known yet"),
+    "duty_gap_kg_sure": (
+        "the low end of the reference values per kg",
+        "no reference value per kg known yet",
+    ),
+    "duty_gap_unit_sure": (
+        "the low end of the reference values per unit",
+        "no reference value per unit known yet",
+    ),
+    "duty_gap_class": ("the highest duty rate of its HS heading", "no rates of its heading known"),
+    "duty_gap_origin": ("the typical rate without the preference claimed", "no typical rate known"),
+    "duty_at_stake": ("its reference value, rate and origin", "no reference known yet"),
+}
+
+
+def _stake_text(amount: float, against: str) -> str:
+    if amount < 0.5:
+        return f"declared duty in line with {against}"
+    return f"duty {_money(amount)} more at {against}"
+
+
+def _stake(against: str, missing: str) -> Over:
+    return _of_value(lambda amount: _stake_text(amount, against), missing)
+
+
+# network features (features.network): feature prefix -> whose inspections it counts
+_NEIGHBOURS: dict[str, str] = {
+    "importer_sellers": "the sellers this importer buys from",
+    "seller_importers": "the importers this seller sells to",
+    "declarant_importers": "the importers this declarant declares for",
+}
+
+
+def _neighbour_insp(group: str) -> Over:
+    return _of_value(lambda n: f"{_count(n, 'inspection')} of {group} on record")
+
+
+def _neighbour_rate(prefix: str, group: str) -> Over:
+    def text(rate: Any, n_insp: Any) -> str | None:
+        inspections, share = _float(n_insp), _float(rate)
+        if not (inspections > 0 and math.isfinite(share)):
+            return None  # no inspections: no evidence
+        offences = _count(share * inspections, "offence")
+        return f"{offences} found in {_count(inspections, 'inspection')} of {group}"
+
+    return Over(text, "value", f"{prefix}_n_insp")
+
+
 REASON_TEMPLATES: dict[str, ReasonTemplate] = {
     "item_number": _whole(lambda n: f"item {n} of its declaration"),
     "log_value": _of_value(lambda v: f"declared value {_money(math.exp(v))}", "no value declared"),
@@ -466,6 +517,14 @@ for _entity in ENTITIES:
         REASON_TEMPLATES[f"{_entity}_{_stat}"] = _history(_entity, _stat)
 for _name, _label in EXTRA_LABELS.items():
     REASON_TEMPLATES[_name] = _labelled(_label)
+for _name, (_against, _unknown) in _STAKES.items():
+    REASON_TEMPLATES[_name] = _stake(_against, _unknown)
+REASON_TEMPLATES["log_duty_at_stake"] = _of_value(
+    lambda v: _stake_text(math.expm1(v), _STAKES["duty_at_stake"][0]), "no reference known yet"
+)
+for _prefix, _group in _NEIGHBOURS.items():
+    REASON_TEMPLATES[f"{_prefix}_n_insp"] = _neighbour_insp(_group)
+    REASON_TEMPLATES[f"{_prefix}_fraud_rate"] = _neighbour_rate(_prefix, _group)
 
 
 # grade_conditions' importer figures and the prior rate: what a grade reason's why reads
