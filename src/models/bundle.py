@@ -106,6 +106,10 @@ def load_target_model(directory: Path) -> TargetModel:
         from customs_risk.models.two_part import TwoPartRevenue
 
         return TwoPartRevenue.load(directory)
+    if meta["kind"] == "catboost":
+        from customs_risk.models.catboost_target import CatBoostTarget
+
+        return CatBoostTarget.load(directory)
     from customs_risk.models.neural_target import NeuralTarget
 
     return NeuralTarget.load(directory)

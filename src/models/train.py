@@ -25,6 +25,7 @@ import pandas as pd
 from customs_risk.models.boosting import BoostedModel, fit_boosted
 from customs_risk.models.bundle import RiskModel, predict_target
 from customs_risk.models.calibration import Calibrator, reliability_curve
+from customs_risk.models.catboost_target import tune_catboost
 from customs_risk.models.control_estimates import decision_propensities
 from customs_risk.models.dataset import Labels, Split, label_rows, load_training_data, time_split
 from customs_risk.models.guard import RevenueGuard
@@ -354,7 +355,8 @@ class TrainJob:
             mlflow.log_params({"ipw_weights": s.ipw_weights, "max_weight": s.max_weight})
             candidates = []
             for experiment in experiments:
-                tune = tune_xgboost if experiment.model == "xgboost" else tune_neural_family
+                tuners = {"xgboost": tune_xgboost, "catboost": tune_catboost}
+                tune = tuners.get(experiment.model, tune_neural_family)
                 candidates.append(tune(experiment, frame, s.seed))
             models, families = choose(candidates, s.choice_margin)
             valid_decl = frame.declarations.iloc[frame.rows("valid")]

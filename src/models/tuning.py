@@ -48,7 +48,7 @@ class Experiment(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str
-    model: str = Field(pattern="^(xgboost|tabular|date)$")
+    model: str = Field(pattern="^(xgboost|catboost|tabular|date)$")
     budget: Budget = Budget()
     sampler: SamplerSpec = SamplerSpec()
     pruner: PrunerSpec = PrunerSpec()
