@@ -164,15 +164,24 @@ def _neighbour_counts(
 
 
 def _chunks(counts: np.ndarray) -> list[tuple[int, int]]:
-    """Consecutive query ranges holding at most about _MAX_PAIRS pairs each."""
-    bounds, start, total = [], 0, 0
-    for i, c in enumerate(counts.tolist()):
-        if total + c > _MAX_PAIRS and i > start:
-            bounds.append((start, i))
-            start, total = i, 0
-        total += c
-    bounds.append((start, len(counts)))
-    return bounds
+    """Consecutive query ranges of about _MAX_PAIRS pairs each (one query's pairs are never
+    split, so a range may hold more)."""
+    ends = np.cumsum(counts)
+    total = int(ends[-1]) if len(ends) else 0
+    cuts = np.searchsorted(ends, np.arange(_MAX_PAIRS, total, _MAX_PAIRS), side="right")
+    edges = np.unique(np.concatenate([[0], cuts, [len(counts)]]))
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
+def _lookup(
+    keys: np.ndarray, columns: tuple[np.ndarray, ...], query: np.ndarray
+) -> list[np.ndarray]:
+    """Each column's value at the query keys in the sorted ``keys`` (0 where absent or -1)."""
+    if len(keys) == 0:
+        return [np.zeros(len(query), dtype=np.int64) for _ in columns]
+    pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    hit = (query >= 0) & (keys[pos] == query)
+    return [np.where(hit, column[pos], 0) for column in columns]
 
 
 def network_tables(
@@ -187,11 +196,7 @@ def network_tables(
         table = links[link_name(a, b)]
         key_a, key_b = table[f"key_{a}"], table[f"key_{b}"]
         counts = entity_table[b]
-        pos = np.searchsorted(counts["key"], key_b)
-        pos = np.minimum(pos, max(len(counts["key"]) - 1, 0))
-        hit = (counts["key"][pos] == key_b) if len(counts["key"]) else np.zeros(len(key_b), bool)
-        insp = np.where(hit, counts["n_insp"][pos] if len(pos) else 0, 0)
-        fraud = np.where(hit, counts["n_fraud"][pos] if len(pos) else 0, 0)
+        insp, fraud = _lookup(counts["key"], (counts["n_insp"], counts["n_fraud"]), key_b)
         uniq, inverse = np.unique(key_a, return_inverse=True)
         out[name] = {
             "key": uniq,
@@ -207,10 +212,7 @@ def lookup_network(
     """Rows' network features from the state's tables (unknown keys: no neighbours)."""
     out: dict[str, np.ndarray] = {}
     for name, (a, _) in relation.items():
-        table, k = tables[name], keys[a]
-        pos = np.minimum(np.searchsorted(table["key"], k), max(len(table["key"]) - 1, 0))
-        hit = (k >= 0) & (table["key"][pos] == k) if len(table["key"]) else np.zeros(len(k), bool)
-        n_insp = np.where(hit, table["n_insp"][pos] if len(pos) else 0, 0)
-        n_fraud = np.where(hit, table["n_fraud"][pos] if len(pos) else 0, 0)
+        table = tables[name]
+        n_insp, n_fraud = _lookup(table["key"], (table["n_insp"], table["n_fraud"]), keys[a])
         out.update(_features(name, n_insp, n_fraud))
     return out

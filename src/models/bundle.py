@@ -30,7 +30,7 @@ from customs_risk.features.pipeline import FeaturePipeline, Rows
 from customs_risk.features.state import GRADE_CATEGORIES, GRADE_COLUMN, FeatureState
 from customs_risk.models.calibration import Calibrator
 from customs_risk.models.guard import RevenueGuard
-from customs_risk.models.rules import rule_scores
+from customs_risk.models.rules import frame_feature, rule_scores
 from customs_risk.selection.columns import Columns
 from customs_risk.selection.decide import BatchDecision, ScoreArrays, decide_batch, decision_frame
 from customs_risk.selection.lists import ManagedLists
@@ -233,7 +233,7 @@ class RiskModel:
         arrays = ScoreArrays(
             self.calibrator(predict["offence"]),
             predict.get("critical", nan),
-            nan if revenue is None else self._guarded(revenue, partial(_frame_column, features)),
+            nan if revenue is None else self._guarded(revenue, frame_feature(features)),
             grades,
         )
         out = self._score_columns(declarations, arrays)
@@ -438,10 +438,6 @@ class RiskModel:
             if (root / GUARD_FILE).exists()
             else None,
         )
-
-
-def _frame_column(features: pd.DataFrame, name: str) -> np.ndarray:
-    return features[name].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _column_list(matrix: np.ndarray, j: int) -> list[float]:

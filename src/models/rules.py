@@ -7,9 +7,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 RULES = ("duty_at_stake", "price_z")
 RULE_FEATURES = ("duty_at_stake", "uv_kg_z", "uv_unit_z")
+
+
+def frame_feature(features: pd.DataFrame) -> Callable[[str], np.ndarray]:
+    """A feature getter over a FeaturePipeline frame: float64 values, NaN where the frame
+    lacks the column."""
+
+    def feature(name: str) -> np.ndarray:
+        if name not in features:
+            return np.full(len(features), np.nan)
+        return features[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+    return feature
 
 
 def rule_scores(feature: Callable[[str], np.ndarray]) -> dict[str, np.ndarray]:

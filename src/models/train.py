@@ -31,7 +31,7 @@ from customs_risk.models.dataset import Labels, Split, label_rows, load_training
 from customs_risk.models.guard import RevenueGuard
 from customs_risk.models.metrics import ranking_report, revenue_share_at
 from customs_risk.models.neural_target import tune_neural_family
-from customs_risk.models.rules import rule_scores
+from customs_risk.models.rules import frame_feature, rule_scores
 from customs_risk.models.settings import TrainSettings
 from customs_risk.models.tuning import Experiment, StudyResult, run_study
 from customs_risk.models.two_part import TwoPartRevenue, fit_severity
@@ -236,6 +236,10 @@ def choose(
     return chosen, families
 
 
+# an experiment's ``model:`` -> its tuning (the networks' families: tune_neural_family)
+TUNERS = {"xgboost": tune_xgboost, "catboost": tune_catboost}
+
+
 def _score_reference(risk_scores: np.ndarray, days: pd.Series) -> dict[str, Any] | None:
     """The validation window's risk-score deciles (``models.drift``; None if unscored)."""
     from customs_risk.models.drift import score_reference
@@ -246,15 +250,6 @@ def _score_reference(risk_scores: np.ndarray, days: pd.Series) -> dict[str, Any]
     return score_reference(values, (days.min().date(), days.max().date()))
 
 
-def _feature_getter(features: pd.DataFrame) -> Any:
-    def feature(name: str) -> np.ndarray:
-        if name not in features:
-            return np.full(len(features), np.nan)
-        return features[name].to_numpy(dtype=np.float64, na_value=np.nan)
-
-    return feature
-
-
 def choose_guard(revenue_model: Any, frame: TrainingFrame) -> RevenueGuard:
     """The revenue ranker (model, rule or blend) that does best on the validation window's
     inspected rows (``models.guard``)."""
@@ -263,7 +258,7 @@ def choose_guard(revenue_model: Any, frame: TrainingFrame) -> RevenueGuard:
     expected = np.maximum(predict_target(revenue_model, x, frame.declarations.iloc[rows]), 0.0)
     return RevenueGuard.choose(
         expected,
-        rule_scores(_feature_getter(x)),
+        rule_scores(frame_feature(x)),
         frame.labels.revenue[rows],
         frame.labels.inspected[rows],
     )
@@ -279,7 +274,7 @@ def window_scores(bundle: RiskModel, frame: TrainingFrame, rows: np.ndarray) -> 
     scores["price_deviation"] = (
         x["uv_unit_dev"].to_numpy(dtype=np.float64) if "uv_unit_dev" in x else np.nan
     )
-    for name, values in rule_scores(_feature_getter(x)).items():
+    for name, values in rule_scores(frame_feature(x)).items():
         scores[f"rule_{name}"] = values
     return scores
 
@@ -355,8 +350,7 @@ class TrainJob:
             mlflow.log_params({"ipw_weights": s.ipw_weights, "max_weight": s.max_weight})
             candidates = []
             for experiment in experiments:
-                tuners = {"xgboost": tune_xgboost, "catboost": tune_catboost}
-                tune = tuners.get(experiment.model, tune_neural_family)
+                tune = TUNERS.get(experiment.model, tune_neural_family)
                 candidates.append(tune(experiment, frame, s.seed))
             models, families = choose(candidates, s.choice_margin)
             valid_decl = frame.declarations.iloc[frame.rows("valid")]

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from customs_risk.models.boosting import BoostedModel, fit_boosted
+from customs_risk.models.rules import frame_feature
 
 if TYPE_CHECKING:
     from customs_risk.models.bundle import ServedBatch
@@ -52,15 +53,17 @@ class TwoPartRevenue:
 
     def predict_frame(self, features: pd.DataFrame) -> np.ndarray:
         """Expected revenue per row of a FeaturePipeline frame (training and evaluation)."""
-        offset = exposure_offset(lambda name: _frame_values(features, name))
+        offset = exposure_offset(frame_feature(features))
         return self.offence.predict_frame(features) * self.severity.predict_frame(
             features, base_margin=offset
         )
 
     def predict_served(self, batch: ServedBatch) -> np.ndarray:
-        names = list(self.severity.feature_names or [])
-        matrix = batch.matrix
-        offset = exposure_offset(lambda name: matrix[:, names.index(name)])
+        if not hasattr(self, "_exposure_columns"):
+            names = list(self.severity.feature_names or [])
+            self._exposure_columns = {n: names.index(n) for n in EXPOSURE_FEATURES}
+        matrix, where = batch.matrix, self._exposure_columns
+        offset = exposure_offset(lambda name: matrix[:, where[name]])
         return self.offence.predict_array(matrix) * self.severity.predict_array(
             matrix, base_margin=offset
         )
@@ -99,10 +102,6 @@ def exposure_offset(feature: Callable[[str], np.ndarray]) -> np.ndarray:
     return np.log1p(np.asarray(total, dtype=np.float64))
 
 
-def _frame_values(features: pd.DataFrame, name: str) -> np.ndarray:
-    return features[name].to_numpy(dtype=np.float64, na_value=np.nan)
-
-
 def fit_severity(
     x_train: pd.DataFrame,
     revenue_train: np.ndarray,
@@ -117,8 +116,8 @@ def fit_severity(
     """E[revenue | offence] from the offending rows given: early stopped on the valid ones,
     or ``min_rounds`` rounds without them; the exposure as offset."""
     offsets = (
-        exposure_offset(lambda name: _frame_values(x_train, name)),
-        None if x_valid is None else exposure_offset(lambda name: _frame_values(x_valid, name)),
+        exposure_offset(frame_feature(x_train)),
+        None if x_valid is None else exposure_offset(frame_feature(x_valid)),
     )
     return fit_boosted(
         "severity",

@@ -5,6 +5,7 @@ declarations, the model's scores, the offices' capacity: never the truth) and re
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,7 +53,7 @@ class Feedback:
     results: pd.DataFrame
 
 
-class Strategy:
+class Strategy(ABC):
     """Base of the strategies: ``select`` each week, ``observe`` the results that arrive."""
 
     name = "base"
@@ -60,11 +61,13 @@ class Strategy:
     def __init__(self, explore: float = 0.1) -> None:
         self.explore = explore
 
+    @abstractmethod
     def select(self, view: WeekView) -> Selection:
-        raise NotImplementedError
+        """The week's inspections."""
 
     def observe(self, feedback: Feedback) -> None:
         """Results of earlier selections (default: ignored)."""
+        return None
 
 
 def gumbel_top(
